@@ -1,0 +1,1 @@
+"""Reading and analysing int8 .tflite models."""

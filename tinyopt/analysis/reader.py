@@ -1,0 +1,198 @@
+"""Read a .tflite flatbuffer through the maintained TFLite schema (the generated Python
+module that ships with the tflite_micro package) into plain Python values."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+from tinyopt.errors import TinyoptError
+
+
+def _enum_names(enum_cls) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+BUILTIN_NAMES = _enum_names(schema.BuiltinOperator)
+TENSOR_TYPE_NAMES = _enum_names(schema.TensorType)
+PADDING_NAMES = _enum_names(schema.Padding)
+ACTIVATION_NAMES = _enum_names(schema.ActivationFunctionType)
+
+NUMPY_DTYPES = {
+    "FLOAT32": np.float32, "FLOAT16": np.float16, "INT32": np.int32, "UINT8": np.uint8,
+    "INT64": np.int64, "INT16": np.int16, "INT8": np.int8, "BOOL": np.bool_,
+    "UINT32": np.uint32, "UINT16": np.uint16, "FLOAT64": np.float64,
+}
+
+
+@dataclass
+class Tensor:
+    index: int
+    name: str
+    dtype: str                      # schema name: "INT8", "INT32", "FLOAT32", ...
+    shape: tuple[int, ...]
+    shape_signature: tuple[int, ...]  # -1 marks a dynamic dimension
+    data: np.ndarray | None         # constant contents, reshaped, or None for activations
+    scales: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    zero_points: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    quantized_dimension: int = 0
+    is_variable: bool = False
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data is not None
+
+    @property
+    def per_channel(self) -> bool:
+        return self.scales.size > 1
+
+    @property
+    def quant_kind(self) -> str:
+        if self.scales.size == 0:
+            return "none"
+        return "per-channel" if self.per_channel else "per-tensor"
+
+    @property
+    def itemsize(self) -> int:
+        dt = NUMPY_DTYPES.get(self.dtype)
+        return np.dtype(dt).itemsize if dt is not None else 1
+
+    @property
+    def elements(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.elements * self.itemsize
+
+
+@dataclass
+class Operator:
+    index: int
+    opcode: str                 # "CONV_2D", ... or "CUSTOM"
+    inputs: list[int]           # tensor indices, -1 for an omitted optional input
+    outputs: list[int]
+    options: dict               # builtin options as plain values (enums by name)
+    custom_code: str | None = None
+    version: int = 1
+
+
+@dataclass
+class TfliteModel:
+    tensors: list[Tensor]
+    operators: list[Operator]
+    inputs: list[int]
+    outputs: list[int]
+    subgraph_count: int
+    size_bytes: int
+    description: str
+    raw: bytes = field(repr=False, default=b"")
+
+    def tensor(self, index: int) -> Tensor | None:
+        return None if index < 0 else self.tensors[index]
+
+    @property
+    def opcodes(self) -> list[str]:
+        seen = []
+        for op in self.operators:
+            if op.opcode not in seen:
+                seen.append(op.opcode)
+        return seen
+
+
+def _options_dict(obj) -> dict:
+    if obj is None:
+        return {}
+    out = {}
+    for key, value in vars(obj).items():
+        if key == "padding":
+            value = PADDING_NAMES.get(value, value)
+        elif key == "fusedActivationFunction":
+            value = ACTIVATION_NAMES.get(value, value)
+        elif isinstance(value, np.ndarray):
+            value = value.tolist()
+        out[key] = value
+    return out
+
+
+def _decode(name) -> str:
+    if name is None:
+        return ""
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
+
+
+def read_tflite(source: str | Path | bytes) -> TfliteModel:
+    """Parse a .tflite model. Raises TinyoptError for anything that is not a valid model."""
+    if isinstance(source, (bytes, bytearray)):
+        raw, label = bytes(source), "model data"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise TinyoptError(f"{path} does not exist or is not a file",
+                               "check the path to the .tflite model")
+        raw, label = path.read_bytes(), str(path)
+    if len(raw) < 8:
+        raise TinyoptError(f"{label} is empty or too short to be a TFLite model ({len(raw)} bytes)",
+                           "re-run `tinyopt convert` to produce the .tflite")
+    if raw[4:8] != b"TFL3":
+        raise TinyoptError(f"{label} is not a TFLite flatbuffer (no TFL3 identifier)",
+                           "pass a .tflite file written by the TFLiteConverter or `tinyopt convert`")
+    try:
+        model = schema.ModelT.InitFromPackedBuf(bytearray(raw), 0)
+        return _convert(model, raw)
+    except TinyoptError:
+        raise
+    except Exception as err:  # flatbuffers raises assorted errors on truncated data
+        raise TinyoptError(f"{label} is a damaged TFLite flatbuffer ({type(err).__name__})",
+                           "the file is probably truncated; convert the model again") from None
+
+
+def _convert(model, raw: bytes) -> TfliteModel:
+    if not model.subgraphs:
+        raise TinyoptError("the model has no subgraph", "convert the model again")
+    sub = model.subgraphs[0]
+    buffers = model.buffers or []
+    opcodes = []
+    for oc in model.operatorCodes or []:
+        code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
+        opcodes.append((BUILTIN_NAMES.get(code, f"OP_{code}"), _decode(oc.customCode) or None,
+                        oc.version))
+    tensors = []
+    for i, t in enumerate(sub.tensors or []):
+        dtype = TENSOR_TYPE_NAMES.get(t.type, f"TYPE_{t.type}")
+        shape = tuple(int(d) for d in (t.shape if t.shape is not None else []))
+        sig = tuple(int(d) for d in t.shapeSignature) if t.shapeSignature is not None else shape
+        data = None
+        buf = buffers[t.buffer] if 0 < t.buffer < len(buffers) else None
+        if buf is not None:
+            if buf.data is not None and len(buf.data):
+                blob = np.asarray(buf.data, dtype=np.uint8).tobytes()
+            elif buf.size:  # data stored outside the flatbuffer (models > 2 GB)
+                blob = raw[buf.offset:buf.offset + buf.size]
+            else:
+                blob = None
+            if blob is not None and dtype in NUMPY_DTYPES:
+                arr = np.frombuffer(blob, dtype=NUMPY_DTYPES[dtype]).copy()
+                if shape and arr.size == int(np.prod(shape)):
+                    arr = arr.reshape(shape)
+                data = arr
+        q = t.quantization
+        scales = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
+        zps = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], np.int64)
+        qdim = int(q.quantizedDimension) if q is not None else 0
+        tensors.append(Tensor(i, _decode(t.name), dtype, shape, sig, data, scales, zps, qdim,
+                              bool(t.isVariable)))
+    operators = []
+    for i, op in enumerate(sub.operators or []):
+        name, custom, version = opcodes[op.opcodeIndex]
+        inputs = [int(x) for x in (op.inputs if op.inputs is not None else [])]
+        outputs = [int(x) for x in (op.outputs if op.outputs is not None else [])]
+        operators.append(Operator(i, name, inputs, outputs, _options_dict(op.builtinOptions),
+                                  custom, version))
+    return TfliteModel(tensors=tensors, operators=operators,
+                       inputs=[int(x) for x in sub.inputs], outputs=[int(x) for x in sub.outputs],
+                       subgraph_count=len(model.subgraphs), size_bytes=len(raw),
+                       description=_decode(model.description), raw=raw)

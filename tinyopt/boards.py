@@ -1,0 +1,97 @@
+"""Boards are data: one TOML file per board in boards/. This module loads and validates them."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tinyopt.errors import TinyoptError
+from tinyopt.paths import BOARDS_DIR
+
+FAMILIES = {"esp32", "cortex-m", "rp2040", "qemu-m4", "host"}
+TIMERS = {"esp_timer", "dwt", "systick", "micros"}
+BACKENDS = {"tflm", "aot"}
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    family: str
+    cpu: str
+    clock_mhz: int
+    flash_bytes: int
+    ram_bytes: int
+    timer: str
+    baud: int
+    backends: tuple[str, ...]
+    usb_ids: tuple[str, ...]
+    platformio: dict            # platform / board / framework / build_flags / lib_deps ...
+    tflm: dict = field(default_factory=dict)     # library, kernels, arena_placement ...
+    upload: dict = field(default_factory=dict)   # dtr / rts / boot_hint ...
+    emulator: dict = field(default_factory=dict)  # only for emulated boards
+    runtime_flash_bytes: int = 0   # estimate of flash taken by code besides the model
+    runtime_ram_bytes: int = 0     # estimate of RAM taken besides the arena (stack, heap, RTOS)
+    path: Path | None = None
+
+    @property
+    def emulated(self) -> bool:
+        return bool(self.emulator)
+
+
+_REQUIRED = ("description", "family", "cpu", "clock_mhz", "flash_bytes", "ram_bytes",
+             "timer", "baud", "backends", "platformio")
+
+
+def _parse(path: Path) -> Board:
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise TinyoptError(f"board file {path} is not valid TOML: {err}",
+                           "fix the syntax in that file") from None
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise TinyoptError(f"board file {path} lacks {', '.join(missing)}",
+                           "add the missing keys (see boards/README.md)")
+    if data["family"] not in FAMILIES:
+        raise TinyoptError(f"board file {path}: unknown family {data['family']!r}",
+                           f"use one of {', '.join(sorted(FAMILIES))}")
+    if data["timer"] not in TIMERS:
+        raise TinyoptError(f"board file {path}: unknown timer {data['timer']!r}",
+                           f"use one of {', '.join(sorted(TIMERS))}")
+    bad = set(data["backends"]) - BACKENDS
+    if bad:
+        raise TinyoptError(f"board file {path}: unknown backend(s) {sorted(bad)}",
+                           f"use {', '.join(sorted(BACKENDS))}")
+    pio = data["platformio"]
+    for key in ("platform", "board"):
+        if key not in pio:
+            raise TinyoptError(f"board file {path}: [platformio] lacks {key!r}",
+                               "add it (see boards/README.md)")
+    return Board(
+        name=path.stem, description=data["description"], family=data["family"],
+        cpu=data["cpu"], clock_mhz=int(data["clock_mhz"]),
+        flash_bytes=int(data["flash_bytes"]), ram_bytes=int(data["ram_bytes"]),
+        timer=data["timer"], baud=int(data["baud"]), backends=tuple(data["backends"]),
+        usb_ids=tuple(s.upper() for s in data.get("usb_ids", [])), platformio=dict(pio),
+        tflm=dict(data.get("tflm", {})), upload=dict(data.get("upload", {})),
+        emulator=dict(data.get("emulator", {})),
+        runtime_flash_bytes=int(data.get("runtime_flash_bytes", 0)),
+        runtime_ram_bytes=int(data.get("runtime_ram_bytes", 0)), path=path)
+
+
+def board_names(directory: Path = BOARDS_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(directory).glob("*.toml"))
+
+
+def load_board(name: str, directory: Path = BOARDS_DIR) -> Board:
+    path = Path(directory) / f"{name}.toml"
+    if not path.is_file():
+        known = ", ".join(board_names(directory)) or "(none)"
+        raise TinyoptError(f"unknown board {name!r}",
+                           f"known boards: {known}; run `tinyopt boards` for details")
+    return _parse(path)
+
+
+def all_boards(directory: Path = BOARDS_DIR) -> list[Board]:
+    return [load_board(n, directory) for n in board_names(directory)]
