@@ -2,15 +2,13 @@
 same kernels as the C++ library on the device. Also the source of the exact arena size."""
 from __future__ import annotations
 
-import ctypes
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from tinyopt.errors import TinyoptError
+from tinyopt.quiet import captured_stderr
 
 
 def _runtime():
@@ -60,8 +58,10 @@ class Runner:
         return np.stack([self.run(x) for x in xs])
 
     def arena_usage(self) -> ArenaUsage:
-        text = _capture_fd_stderr(self._interp.print_allocations)
-        return _parse_allocations(text)
+        # print_allocations writes from C++ to fd 2 (stderr).
+        with captured_stderr() as box:
+            self._interp.print_allocations()
+        return _parse_allocations(box[0])
 
 
 def _parse_allocations(text: str) -> ArenaUsage:
@@ -72,24 +72,6 @@ def _parse_allocations(text: str) -> ArenaUsage:
                                "check that the installed tflite-micro matches the pinned version (`tinyopt doctor`)")
         return int(m.group(1))
     return ArenaUsage(total=grab("total"), head=grab("head"), tail=grab("tail"))
-
-
-def _capture_fd_stderr(fn) -> str:
-    """print_allocations writes from C++ to file descriptor 2 (stderr); capture it at that level."""
-    import sys
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            fn()
-            # The C library may buffer; flush it while fd 2 still points at tmp.
-            ctypes.CDLL(None).fflush(None)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        tmp.seek(0)
-        return tmp.read().decode("utf-8", "replace")
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype=np.int8) -> np.ndarray:

@@ -1,0 +1,81 @@
+"""report.json (versioned) and a Markdown summary in every output directory."""
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = "tinyopt-report/1"
+
+
+def new_report(command: str) -> dict:
+    return {"schema": SCHEMA, "command": command,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "timings_s": {}}
+
+
+@contextmanager
+def timed(report: dict, stage: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        report["timings_s"][stage] = round(time.perf_counter() - start, 3)
+
+
+def write_json(report: dict, out_dir: Path) -> Path:
+    path = Path(out_dir) / "report.json"
+    path.write_text(json.dumps(report, indent=2, default=_jsonable) + "\n")
+    return path
+
+
+def _jsonable(value):
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _pct(v):
+    return f"{100 * v:.2f} %" if isinstance(v, (int, float)) else "–"
+
+
+def accuracy_rows(report: dict) -> list[tuple[str, str, str, str]]:
+    """(model, accuracy, agreement with float, rmse vs float) for whichever models were scored."""
+    rows = []
+    for key in ("float", "optimized", "int8"):
+        sec = report.get(key)
+        if not sec:
+            continue
+        rows.append((key, _pct(sec.get("accuracy")), _pct(sec.get("agreement")),
+                     f"{sec['rmse']:.4f}" if "rmse" in sec else "–"))
+    return rows
+
+
+def write_markdown(report: dict, out_dir: Path) -> Path:
+    lines = [f"# tinyopt {report['command']} report", ""]
+    acc = accuracy_rows(report)
+    if acc:
+        lines += ["| model | accuracy | top-1 agreement with float | RMSE vs float |", "|---|---|---|---|"]
+        lines += [f"| {' | '.join(r)} |" for r in acc]
+        lines.append("")
+    int8 = report.get("int8", {})
+    if int8:
+        lines += [f"- int8 .tflite: {int8.get('tflite_bytes')} bytes ({int8.get('gzip_bytes')} gzipped)",
+                  f"- int8 weight sparsity (prunable layers): {_pct(int8.get('sparsity'))}", ""]
+        layers = int8.get("layers", [])
+        if layers:
+            lines += ["| layer | op | weights | sparsity | unique values | max unique / channel |",
+                      "|---|---|---|---|---|---|"]
+            lines += [f"| {r['layer']} | {r['op']} | {r['weights']} | {_pct(r['sparsity'])} | "
+                      f"{r['unique_values']} | {r['max_unique_per_channel']} |" for r in layers]
+            lines.append("")
+    for note in report.get("notes", []):
+        lines.append(f"> {note}")
+    if report.get("timings_s"):
+        lines += ["", "| stage | seconds |", "|---|---|"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in report["timings_s"].items()]
+    path = Path(out_dir) / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
