@@ -90,6 +90,9 @@ class TfliteModel:
     size_bytes: int
     description: str
     raw: bytes = field(repr=False, default=b"")
+    # opcodes used by every subgraph (index 0 = the main graph); control flow (WHILE, IF)
+    # keeps loop bodies in further subgraphs, which the audit has to see too.
+    subgraph_opcodes: list[list[str]] = field(default_factory=list)
 
     def tensor(self, index: int) -> Tensor | None:
         return None if index < 0 else self.tensors[index]
@@ -192,7 +195,14 @@ def _convert(model, raw: bytes) -> TfliteModel:
         outputs = [int(x) for x in (op.outputs if op.outputs is not None else [])]
         operators.append(Operator(i, name, inputs, outputs, _options_dict(op.builtinOptions),
                                   custom, version))
+    subgraph_opcodes = [[opcodes[op.opcodeIndex][0] if opcodes[op.opcodeIndex][1] is None
+                         else f"CUSTOM:{opcodes[op.opcodeIndex][1]}" for op in (sg.operators or [])]
+                        for sg in model.subgraphs]
+    if sub.inputs is None or sub.outputs is None:
+        raise TinyoptError("the model's main subgraph declares no inputs or outputs",
+                           "convert the model again")
     return TfliteModel(tensors=tensors, operators=operators,
                        inputs=[int(x) for x in sub.inputs], outputs=[int(x) for x in sub.outputs],
                        subgraph_count=len(model.subgraphs), size_bytes=len(raw),
-                       description=_decode(model.description), raw=raw)
+                       description=_decode(model.description), raw=raw,
+                       subgraph_opcodes=subgraph_opcodes)
