@@ -49,13 +49,9 @@ def convert_model(model, data: Dataset | None, options: ConvertOptions, out_dir:
         with stage(progress, "int8 evaluation (TFLM runtime)"):
             x_val = data.x_val[: options.eval_samples]
             section.update(evaluate.score(evaluate.int8_outputs(blob, x_val), data, float_outputs))
-    keras_names = [layer.name for layer in model.layers]
-    layers = weight_structure.weight_layers(read_tflite(blob), _unwrapped_names(model, keras_names))
+    keras_names = [layer.name.removeprefix("quant_") for layer in model.layers]
+    layers = weight_structure.weight_layers(read_tflite(blob), keras_names)
     section["layers"] = layers
     section["sparsity"] = weight_structure.overall_sparsity(layers)
     return QuantizedModel(path, len(blob), section["gzip_bytes"], section)
 
-
-def _unwrapped_names(model, names):
-    # QAT wraps layers as quant_<name>; the converter keeps either form in tensor names.
-    return names + [n[len("quant_"):] for n in names if n.startswith("quant_")]

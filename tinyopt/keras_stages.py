@@ -70,6 +70,7 @@ def run(command: str, model_arg: str | None, data_arg: str | None, out_dir: Path
     with timed(report, "convert"):
         quantized = convert_model(to_convert, data, convert_options, out_dir, float_out, progress)
     report["int8"] = {"tflite": quantized.tflite_path.name, **quantized.report}
+    _sparsity_over_prunable(report)
     report.setdefault("notes", [])
     if data is None:
         report["notes"].append("calibrated on random inputs: int8 accuracy is unknown")
@@ -77,6 +78,16 @@ def run(command: str, model_arg: str | None, data_arg: str | None, out_dir: Path
     write_json(report, out_dir)
     write_markdown(report, out_dir)
     return KerasStageResult(quantized, report, model_path)
+
+
+def _sparsity_over_prunable(report: dict) -> None:
+    """int8.sparsity counts the weights pruning could touch; all weights are reported too."""
+    from tinyopt.weight_structure import overall_sparsity
+    int8 = report["int8"]
+    int8["sparsity_all_weights"] = int8["sparsity"]
+    pruned = set(report.get("optimize", {}).get("pruned_layers", []))
+    if pruned:
+        int8["sparsity"] = overall_sparsity([r for r in int8["layers"] if r["layer"] in pruned])
 
 
 def _check_structure(report: dict, options: OptimizeOptions | None) -> None:

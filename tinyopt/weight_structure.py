@@ -13,8 +13,10 @@ def layer_name(tensor_name: str, keras_names: list[str]) -> str:
     """The Keras layer a converter tensor name belongs to, when the name still carries it."""
     parts = tensor_name.replace(";", "/").split("/")
     for part in parts:
-        if part in keras_names:
-            return part
+        # QAT wraps each layer as quant_<name>; report the user's layer name.
+        name = part.removeprefix("quant_")
+        if name in keras_names:
+            return name
     return tensor_name
 
 

@@ -36,8 +36,11 @@ def wrap_for_pruning(model, sparsity: float | None, pattern: tuple[int, int] | N
 
     def clone(layer):
         if layer.weights and PruneRegistry.supports(layer) and _pattern_ok(layer, pattern):
-            pruned.append(layer.name)
-            return sk.prune_low_magnitude(layer, **kwargs)
+            wrapper = sk.prune_low_magnitude(layer, **kwargs)
+            # tfmot "supports" some layers (DepthwiseConv2D) without pruning any of their weights.
+            if wrapper.layer.get_prunable_weights():
+                pruned.append(layer.name)
+                return wrapper
         if layer.weights:
             dense.append(layer.name)
         return layer  # reused as is, trained weights included
