@@ -5,13 +5,13 @@ lifetimes (activation peak), audit (TFLM compatibility), arena (exact arena from
 TFLM runtime), fit (board budgets), plot and table (presentation)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tinyopt.analysis.arena import Arena, measure_arena, unmeasured_arena
 from tinyopt.analysis.audit import Audit, Finding, audit
 from tinyopt.analysis.fit import Fit, check_fit
-from tinyopt.analysis.lifetimes import peak_activation_bytes
+from tinyopt.analysis.lifetimes import live_bytes_per_op, peak_activation_bytes
 from tinyopt.analysis.ops import OpRow, op_rows
 from tinyopt.analysis.reader import TfliteModel, read_tflite
 from tinyopt.errors import TinyoptError
@@ -85,7 +85,8 @@ def analyze(model, board=None, *, other_boards=None) -> Analysis:
     else:
         tfl = read_tflite(model)
         source = "model data" if isinstance(model, (bytes, bytearray)) else str(Path(model))
-    ops = op_rows(tfl)
+    live = live_bytes_per_op(tfl)
+    ops = tuple(replace(row, live_bytes=n) for row, n in zip(op_rows(tfl), live))
     totals = _totals(tfl, ops)
     findings = audit(tfl)
     peak = peak_activation_bytes(tfl)

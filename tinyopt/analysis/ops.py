@@ -41,6 +41,7 @@ class OpRow:
     weight_bytes: int
     output_bytes: int
     param_tensors: tuple[int, ...]   # tensor indices counted as parameters (for totals)
+    live_bytes: int = 0              # activation bytes alive while this operator runs
 
     def to_json(self) -> dict:
         return {"index": self.index, "name": self.name, "layer": self.layer,
@@ -48,7 +49,7 @@ class OpRow:
                 "outputs": [t.to_json() for t in self.outputs],
                 "options": _plain(self.options), "macs": self.macs, "other_ops": self.other_ops,
                 "params": self.params, "weight_bytes": self.weight_bytes,
-                "output_bytes": self.output_bytes}
+                "output_bytes": self.output_bytes, "live_activation_bytes": self.live_bytes}
 
 
 def _plain(value):

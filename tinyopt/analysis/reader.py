@@ -149,8 +149,11 @@ def read_tflite(source: str | Path | bytes) -> TfliteModel:
     except TinyoptError:
         raise
     except Exception as err:  # flatbuffers raises assorted errors on truncated data
-        raise TinyoptError(f"{label} is a damaged TFLite flatbuffer ({type(err).__name__})",
-                           "the file is probably truncated; convert the model again") from None
+        import struct
+        detail = (f"{len(raw)} bytes, its tables point past the end"
+                  if isinstance(err, (struct.error, IndexError)) else type(err).__name__)
+        raise TinyoptError(f"{label} is a damaged or truncated TFLite flatbuffer ({detail})",
+                           "the file is probably cut short; copy or convert the model again") from None
 
 
 def _convert(model, raw: bytes) -> TfliteModel:
@@ -178,7 +181,13 @@ def _convert(model, raw: bytes) -> TfliteModel:
             else:
                 blob = None
             if blob is not None and dtype in NUMPY_DTYPES:
-                arr = np.frombuffer(blob, dtype=NUMPY_DTYPES[dtype]).copy()
+                itemsize = np.dtype(NUMPY_DTYPES[dtype]).itemsize
+                if shape and len(blob) < int(np.prod(shape)) * itemsize:
+                    raise TinyoptError(f"tensor {_decode(t.name)!r} holds {len(blob)} bytes, "
+                                       f"its shape {list(shape)} needs {int(np.prod(shape)) * itemsize}",
+                                       "the file is probably cut short; copy or convert the model again")
+                arr = np.frombuffer(blob[:len(blob) // itemsize * itemsize],
+                                    dtype=NUMPY_DTYPES[dtype]).copy()
                 if shape and arr.size == int(np.prod(shape)):
                     arr = arr.reshape(shape)
                 data = arr

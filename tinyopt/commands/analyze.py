@@ -1,0 +1,48 @@
+import click
+
+from tinyopt.commands.common import console, emit_json, json_option
+
+
+@click.command("analyze")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--board", default=None, help="Check flash and RAM against boards/NAME.toml.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="Draw per-layer MACs and memory bars into this .png file.")
+@click.option("-o", "--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Also write report.json (and analysis.png) into this directory.")
+@click.option("--force", is_flag=True, help="Replace the -o directory if it exists.")
+@json_option
+def command(model, board, plot_path, out, force, as_json):
+    """Exact memory, MACs and TFLM compatibility of an int8 MODEL.tflite.
+
+    Prints the per-operator table (shapes, types, MACs, weights, activations), the exact
+    tensor arena from the TFLM runtime, and every problem that would stop the firmware
+    (unsupported operators, float or hybrid tensors, dynamic shapes), each with its fix.
+
+    \b
+    Examples:
+      tinyopt analyze model_int8.tflite
+      tinyopt analyze model_int8.tflite --board esp32 --plot layers.png
+      tinyopt analyze model_int8.tflite --json > analysis.json
+    """
+    import json
+    from tinyopt.analysis import analyze
+    from tinyopt.analysis.plot import plot_analysis
+    from tinyopt.analysis.table import print_analysis
+    from tinyopt.boards import load_board
+    from tinyopt.output_dir import check_writable, staged_output
+
+    chosen = load_board(board) if board else None
+    if out:
+        check_writable(out, force)
+    analysis = analyze(model, chosen)
+    if plot_path:
+        plot_analysis(analysis, plot_path)
+    if out:
+        with staged_output(out, force) as stage:
+            (stage / "report.json").write_text(json.dumps(analysis.to_json(), indent=2) + "\n")
+            plot_analysis(analysis, stage / "analysis.png")
+    if as_json:
+        emit_json(analysis.to_json())
+    else:
+        print_analysis(analysis, console)
