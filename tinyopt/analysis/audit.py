@@ -66,7 +66,7 @@ class _Collector:
     def add(self, kind, code, message, hint, op=None, backend=None):
         where, layer = _where(self.model, op) if op is not None else ("", None)
         if where:
-            message = f"{message} at {where}"
+            message = f"{where}: {message}"
         finding = Finding(code, message, hint, op.index if op is not None else None, layer, backend)
         if backend:
             self.backend.setdefault(backend, []).append(finding)
@@ -163,12 +163,23 @@ def _check_types(model: TfliteModel, c: _Collector) -> None:
         floats = [i for i in acts if t(i).dtype == "FLOAT32" and not _is_edge_float(model, op, i)]
         if not floats:
             continue
-        int8_weights = op.opcode in _WEIGHTED and any(x.dtype in ("INT8", "INT4") for x in consts)
+        int8_weights = ((op.opcode in _WEIGHTED and any(x.dtype in ("INT8", "INT4") for x in consts))
+                        # weights stored int8 and expanded to float at run time
+                        or (op.opcode == "DEQUANTIZE" and any(x.dtype == "INT8" for x in consts)))
         if int8_weights:
             first_hybrid = first_hybrid or op
         else:
             float_ops += 1
             first_float = first_float or op
+    if first_f16 is not None:
+        c.add("error", "float16-weights", "float16 weights: TFLM has no float16 kernels",
+              "do not set converter.target_spec.supported_types = [tf.float16]; " + _CONVERT_INT8,
+              first_f16)
+    if first_u8 is not None:
+        c.add("error", "uint8-model", "uint8 (legacy asymmetric) quantization: TFLM's optimized "
+              "kernels and tinyopt's firmware expect int8",
+              "convert again with the TF2 converter to full-integer int8 (`tinyopt convert`)",
+              first_u8)
     if first_hybrid is not None:
         c.add("error", "hybrid-model", "dynamic-range (hybrid) quantization: int8 weights with "
               "float32 activations, which TFLM kernels do not run",
@@ -180,15 +191,6 @@ def _check_types(model: TfliteModel, c: _Collector) -> None:
     elif first_float is not None:
         c.add("error", "float-tensors", f"{float_ops} more operator(s) compute in float32",
               _CONVERT_INT8, first_float)
-    if first_f16 is not None:
-        c.add("error", "float16-weights", "float16 weights: TFLM has no float16 kernels",
-              "do not set converter.target_spec.supported_types = [tf.float16]; " + _CONVERT_INT8,
-              first_f16)
-    if first_u8 is not None:
-        c.add("error", "uint8-model", "uint8 (legacy asymmetric) quantization: TFLM's optimized "
-              "kernels and tinyopt's firmware expect int8",
-              "convert again with the TF2 converter to full-integer int8 (`tinyopt convert`)",
-              first_u8)
     if first_i16 is not None:
         c.add("warning", "int16-activations", "int16 activations (16x8 quantization): only some "
               "TFLM kernels support them", "use int8 activations unless accuracy needs 16 bits",

@@ -19,6 +19,9 @@ def command(model, board, plot_path, out, force, as_json):
     tensor arena from the TFLM runtime, and every problem that would stop the firmware
     (unsupported operators, float or hybrid tensors, dynamic shapes), each with its fix.
 
+    Exit status: 0 when TFLM can run the model (and it fits --board), 1 when the audit
+    finds an error or the model does not fit, 2 when the file cannot be read.
+
     \b
     Examples:
       tinyopt analyze model_int8.tflite
@@ -46,3 +49,5 @@ def command(model, board, plot_path, out, force, as_json):
         emit_json(analysis.to_json())
     else:
         print_analysis(analysis, console)
+    if not analysis.audit_ok or (analysis.fit is not None and not analysis.fit.fits):
+        click.get_current_context().exit(1)
