@@ -1,3 +1,5 @@
+import sys
+
 import click
 
 from tinyopt.commands.common import console, emit_json, json_option
@@ -50,4 +52,6 @@ def command(model, board, plot_path, out, force, as_json):
     else:
         print_analysis(analysis, console)
     if not analysis.audit_ok or (analysis.fit is not None and not analysis.fit.fits):
-        click.get_current_context().exit(1)
+        # SystemExit, not ctx.exit: the CLI runs click with standalone_mode=False, where
+        # click swallows its own Exit and the status would be lost.
+        sys.exit(1)
