@@ -120,6 +120,21 @@ def test_cnn_arena_equals_tflm_runtime(cnn):
     assert a.arena.peak_activation_bytes >= 8 * 8 * 4 + 8 * 8 * 3
 
 
+def test_arena_of_small_model_with_large_activations(tf, keras):
+    """Few weights, 96x96x8 activations: the arena is far larger than the model file."""
+    from tinyopt.tflm_runtime import Runner
+    inp = keras.Input((96, 96, 3), batch_size=1)
+    x = keras.layers.Conv2D(8, 3, padding="same", name="wide")(inp)
+    out = keras.layers.Dense(2, name="d")(keras.layers.GlobalAveragePooling2D(name="gap")(x))
+    model = convert(tf, keras.Model(inp, out), "int8", (96, 96, 3))
+    a = analyze(model)
+    assert a.audit_ok and a.arena.measured, a.audit.to_json()
+    assert a.arena.head_bytes >= 96 * 96 * (3 + 8) > 10 * len(model)
+    assert a.arena.tflm_bytes == Runner(model, arena_size=4 << 20).arena_usage().total
+    conv = next(op for op in a.ops if op.layer == "wide")
+    assert conv.macs == 96 * 96 * 8 * 3 * 3 * 3
+
+
 def test_cnn_json_has_required_keys(cnn):
     import json
     data = json.loads(json.dumps(analyze(cnn).to_json()))

@@ -83,10 +83,16 @@ def firmware_margin(model: TfliteModel) -> int:
     return align(FIXED_MARGIN + _optimized_scratch_bytes(model))
 
 
+def runtime_arena_size(model: TfliteModel, peak_activation_bytes: int) -> int:
+    return max(10 * model.size_bytes, 2 * peak_activation_bytes + (1 << 20))
+
+
 def measure_arena(model: TfliteModel, peak_activation_bytes: int) -> Arena:
     """Run the TFLM runtime on the model (the caller has audited it) and read its figures."""
     from tinyopt.tflm_runtime import Runner
-    usage = Runner(model.raw).arena_usage()
+    # The runtime's default arena is 10x the model size, too small for a model with few
+    # weights and large activations; the figures it reports do not depend on this size.
+    usage = Runner(model.raw, arena_size=runtime_arena_size(model, peak_activation_bytes)).arena_usage()
     margin = firmware_margin(model)
     return Arena(usage.total, usage.head, usage.tail, align(usage.total + margin), margin,
                  peak_activation_bytes,

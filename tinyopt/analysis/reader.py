@@ -66,6 +66,8 @@ class Tensor:
 
     @property
     def nbytes(self) -> int:
+        if self.dtype == "INT4":          # two values per byte
+            return (self.elements + 1) // 2
         return self.elements * self.itemsize
 
 
@@ -191,6 +193,10 @@ def _convert(model, raw: bytes) -> TfliteModel:
                 if shape and arr.size == int(np.prod(shape)):
                     arr = arr.reshape(shape)
                 data = arr
+            elif blob is not None:
+                # A type numpy has no dtype for (INT4 packs two values per byte): keep the raw
+                # bytes, so the tensor still counts as a constant.
+                data = np.frombuffer(blob, dtype=np.uint8).copy()
         q = t.quantization
         scales = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
         zps = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], np.int64)
