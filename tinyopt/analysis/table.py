@@ -73,6 +73,11 @@ def summary(analysis) -> Group:
     if analysis.fit is not None:
         fit = analysis.fit
         lines.append(Text(fit.verdict, style="green" if fit.fits else "bold red"))
+        fp, rp = fit.flash_parts, fit.ram_parts
+        lines.append(Text(f"  flash = model {fp['model']:,} B + runtime {fp['runtime']:,} B "
+                          f"({fp['runtime_source']}); RAM = arena {rp['arena']:,} B "
+                          f"({rp['arena_source']}) + runtime {rp['runtime']:,} B "
+                          f"({rp['runtime_source']})", style="dim"))
         for s in fit.suggestions:
             lines.append(Text(f"  try: {s}"))
     return Group(*lines)

@@ -1,0 +1,41 @@
+"""The operator sets the audit uses: TFLM's (a data file derived from the TFLM op resolver)
+and the aot backend's."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tinyopt.analysis.backends import AOT_OPS, backend_ops, tflm_builtin_ops, tflm_custom_ops
+
+
+def test_tflm_set_is_plausible():
+    ops = tflm_builtin_ops()
+    assert len(ops) > 80
+    for name in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "SOFTMAX", "WHILE"):
+        assert name in ops
+    assert "CUSTOM" not in ops and "GELU" not in ops
+    assert "TFLite_Detection_PostProcess" in tflm_custom_ops()
+
+
+def test_aot_ops_are_a_subset_of_tflm():
+    assert AOT_OPS <= tflm_builtin_ops()
+    assert backend_ops("aot") == AOT_OPS and backend_ops("tflm") == tflm_builtin_ops()
+    with pytest.raises(ValueError):
+        backend_ops("nope")
+
+
+def test_data_file_matches_the_tflm_resolver():
+    tflm = os.environ.get("TINYOPT_TFLM_DIR")
+    if not tflm:
+        pytest.skip("TINYOPT_TFLM_DIR not set: cannot compare with the TFLM op resolver")
+    header = Path(tflm) / "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+    if not header.is_file():
+        pytest.skip(f"{header} not found in TINYOPT_TFLM_DIR")
+    text = header.read_text()
+    builtins = set(re.findall(r"AddBuiltin\(BuiltinOperator_([A-Z0-9_]+)", text))
+    customs = set(re.findall(r'AddCustom\("([A-Za-z_]+)"', text))
+    assert builtins == tflm_builtin_ops()
+    assert customs == tflm_custom_ops()
