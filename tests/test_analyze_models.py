@@ -182,6 +182,24 @@ def test_audit_hybrid_model(tf, keras):
     assert not a.arena.measured
 
 
+def test_audit_float_io_around_int8(tf, keras):
+    inp = keras.Input((8,), batch_size=1)
+    out = keras.layers.Dense(4, name="d")(inp)
+    model = convert(tf, keras.Model(inp, out), "int8", (8,))
+    a = analyze(model)
+    assert a.audit_ok
+    # the same model converted without int8 input/output types: QUANTIZE/DEQUANTIZE at the edges
+    conv = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, out))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([np.ones((1, 8), np.float32)] for _ in range(4))
+    from tinyopt.quiet import captured_stderr
+    with captured_stderr():
+        float_io = conv.convert()
+    b = analyze(float_io)
+    assert [f.code for f in b.audit.errors] == ["float-io", "float-io"], b.audit.to_json()
+    assert "inference_input_type" in b.audit.errors[0].hint
+
+
 def test_audit_float16_weights(tf, keras):
     inp = keras.Input((16,), batch_size=1)
     out = keras.layers.Dense(8, name="d16")(inp)

@@ -75,11 +75,15 @@ def _totals(model: TfliteModel, ops: tuple[OpRow, ...]) -> Totals:
 
 
 def analyze(model, board=None, *, other_boards=None) -> Analysis:
-    """Analyse a .tflite (path, bytes or an already read TfliteModel).
+    """Analyse a .tflite (path, bytes or an already read TfliteModel); `board` is a Board
+    or a board name from boards/.
 
     The TFLM runtime is only started when the audit finds no error, so a float or hybrid
     model gives its audit error instead of a runtime failure. `other_boards` (default:
     every board in boards/) feeds the "boards it fits" suggestion."""
+    if isinstance(board, str):
+        from tinyopt.boards import load_board
+        board = load_board(board)
     if isinstance(model, TfliteModel):
         tfl, source = model, "model data"
     else:

@@ -89,10 +89,24 @@ def runtime_arena_size(model: TfliteModel, peak_activation_bytes: int) -> int:
 
 def measure_arena(model: TfliteModel, peak_activation_bytes: int) -> Arena:
     """Run the TFLM runtime on the model (the caller has audited it) and read its figures."""
+    from tinyopt.errors import TinyoptError
+    from tinyopt.quiet import captured_stderr
     from tinyopt.tflm_runtime import Runner
     # The runtime's default arena is 10x the model size, too small for a model with few
     # weights and large activations; the figures it reports do not depend on this size.
-    usage = Runner(model.raw, arena_size=runtime_arena_size(model, peak_activation_bytes)).arena_usage()
+    size = runtime_arena_size(model, peak_activation_bytes)
+    # TFLM logs its own complaints on fd 2; keep them for the error instead of the terminal.
+    with captured_stderr() as log:
+        try:
+            runner = Runner(model.raw, arena_size=size)
+            failure = None
+        except TinyoptError as err:
+            failure = err
+    if failure is not None:
+        said = [ln.strip() for ln in log[0].splitlines() if ln.strip()]
+        detail = f" ({said[0][:160]})" if said else ""
+        raise TinyoptError(failure.message + detail, failure.hint)
+    usage = runner.arena_usage()
     margin = firmware_margin(model)
     return Arena(usage.total, usage.head, usage.tail, align(usage.total + margin), margin,
                  peak_activation_bytes,
