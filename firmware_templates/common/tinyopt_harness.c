@@ -1,0 +1,408 @@
+/* tinyopt serial harness: the MLPerf Tiny (EEMBC) device protocol over the board's serial
+ * link, independent of the backend and of the board (C99, no printf: newlib-nano prints
+ * neither floats nor 64-bit integers, so the harness formats numbers itself).
+ *
+ * Commands end with '%'; each answer ends with "m-ready". Lines end with "\r\n".
+ *   name%            m-name-dut-[tinyopt]
+ *   profile%         m-profile-[tinyopt] m-model-[NAME]
+ *   timestamp%       m-lap-us-US
+ *   db load N%       m-[Expecting N bytes]; then "db HEX%" chunks until m-load-done
+ *   db print [N] [O]%  m-buffer-HEX... (32 bytes per line)
+ *   infer N W%       m-warmup-start-W m-warmup-done m-infer-start-N m-lap-us-T0 m-lap-us-T1
+ *                    m-infer-done m-results-[..] + extension m-infer-cycles-C
+ *   results%         m-results-[..] + extension m-results-int8-[..]
+ *   info%            (extension) backend, timer, arena, sizes, model sha
+ * At boot (extension): m-golden-pass | m-golden-fail-[mismatches=N], then m-init-done. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tinyopt_golden.h"
+#include "tinyopt_model.h"
+#include "tinyopt_platform.h"
+#include "tinyopt_quant.h"
+
+#define CMD_MAX 2048         /* "db " + up to ~1000 bytes of hex per chunk */
+#define HEX_PER_LINE 32
+
+static char g_cmd[CMD_MAX + 1];
+static size_t g_cmd_len;
+static int g_cmd_overflow;
+
+static int8_t g_input[TINYOPT_INPUT_BYTES];   /* what db load filled; copied in before each run */
+static size_t g_load_expected;
+static size_t g_load_count;
+static int g_model_ok;
+
+/* ---- output: one line at a time ---- */
+static char g_line[256];
+static size_t g_line_len;
+
+static void flush_line(void) {
+  if (g_line_len) tinyopt_platform_write(g_line, g_line_len);
+  g_line_len = 0;
+}
+
+static void put_char(char c) {
+  if (g_line_len == sizeof g_line) flush_line();
+  g_line[g_line_len++] = c;
+}
+
+static void put_str(const char *s) {
+  while (*s) put_char(*s++);
+}
+
+static void end_line(void) {
+  put_char('\r');
+  put_char('\n');
+  flush_line();
+}
+
+static void put_u64(uint64_t v) {
+  char tmp[21];
+  int n = 0;
+  do {
+    tmp[n++] = (char)('0' + (int)(v % 10u));
+    v /= 10u;
+  } while (v);
+  while (n) put_char(tmp[--n]);
+}
+
+static void put_i64(int64_t v) {
+  if (v < 0) {
+    put_char('-');
+    put_u64((uint64_t)(-(v + 1)) + 1u);
+  } else {
+    put_u64((uint64_t)v);
+  }
+}
+
+/* Fixed 3 decimals, rounded half away from zero (the MLPerf results format). */
+static void put_f3(float f) {
+  int neg = f < 0.0f;
+  double a = neg ? -(double)f : (double)f;
+  uint64_t milli = (uint64_t)(a * 1000.0 + 0.5);
+  if (neg && milli) put_char('-');
+  put_u64(milli / 1000u);
+  put_char('.');
+  put_char((char)('0' + (int)(milli / 100u % 10u)));
+  put_char((char)('0' + (int)(milli / 10u % 10u)));
+  put_char((char)('0' + (int)(milli % 10u)));
+}
+
+static void put_hex_byte(uint8_t b) {
+  static const char digits[] = "0123456789abcdef";
+  put_char(digits[b >> 4]);
+  put_char(digits[b & 15u]);
+}
+
+static void line(const char *s) {
+  put_str(s);
+  end_line();
+}
+
+static void error_line(const char *what) {
+  put_str("m-error-[");
+  put_str(what);
+  put_str("]");
+  end_line();
+}
+
+/* ---- model runs ---- */
+static int run_once(const int8_t *input) {
+  memcpy(tinyopt_model_input(), input, TINYOPT_INPUT_BYTES);
+  return tinyopt_model_invoke();
+}
+
+static void print_results(void) {
+  const int8_t *out = tinyopt_model_output();
+  size_t n = tinyopt_model_output_bytes();
+  size_t i;
+  put_str("m-results-[");
+  for (i = 0; i < n; ++i) {
+    float y;
+    tinyopt_dequantize_output(&out[i], &y, 1);
+    if (i) put_char(',');
+    put_f3(y);
+  }
+  put_str("]");
+  end_line();
+}
+
+static void print_results_int8(void) {
+  const int8_t *out = tinyopt_model_output();
+  size_t n = tinyopt_model_output_bytes();
+  size_t i;
+  put_str("m-results-int8-[");
+  for (i = 0; i < n; ++i) {
+    if (i) put_char(',');
+    put_i64(out[i]);
+  }
+  put_str("]");
+  end_line();
+}
+
+static void golden_check(void) {
+  size_t i, mismatches = 0;
+  const int8_t *out;
+  if (run_once(tinyopt_golden_input) != 0) {
+    error_line("golden invoke failed");
+    put_str("m-golden-fail-[mismatches=");
+    put_u64(TINYOPT_OUTPUT_BYTES);
+    put_str("]");
+    end_line();
+    return;
+  }
+  out = tinyopt_model_output();
+  for (i = 0; i < TINYOPT_OUTPUT_BYTES; ++i) mismatches += out[i] != tinyopt_golden_output[i];
+  if (mismatches == 0) {
+    line("m-golden-pass");
+  } else {
+    put_str("m-golden-fail-[mismatches=");
+    put_u64(mismatches);
+    put_str("]");
+    end_line();
+  }
+}
+
+/* ---- command parsing helpers ---- */
+static const char *skip_spaces(const char *s) {
+  while (*s == ' ' || *s == '\t' || *s == ',') ++s;
+  return s;
+}
+
+/* Parse a decimal unsigned number; returns the position after it, or NULL if none. */
+static const char *parse_u64(const char *s, uint64_t *out) {
+  uint64_t v = 0;
+  const char *start;
+  s = skip_spaces(s);
+  start = s;
+  while (*s >= '0' && *s <= '9') {
+    v = v * 10u + (uint64_t)(*s - '0');
+    ++s;
+  }
+  if (s == start) return NULL;
+  *out = v;
+  return s;
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static int starts_with_word(const char *s, const char *word) {
+  size_t n = strlen(word);
+  return strncmp(s, word, n) == 0 && (s[n] == '\0' || s[n] == ' ');
+}
+
+/* ---- commands ---- */
+static void cmd_db(const char *args) {
+  uint64_t n, off;
+  args = skip_spaces(args);
+  if (starts_with_word(args, "load")) {
+    if (!parse_u64(args + 4, &n)) {
+      error_line("db load needs a byte count");
+      return;
+    }
+    if (n > TINYOPT_INPUT_BYTES) {
+      error_line("db load: more bytes than the model input");
+      return;
+    }
+    g_load_expected = (size_t)n;
+    g_load_count = 0;
+    put_str("m-[Expecting ");
+    put_u64(n);
+    put_str(" bytes]");
+    end_line();
+    if (n == 0) line("m-load-done");
+  } else if (starts_with_word(args, "print")) {
+    const char *p = args + 5;
+    const char *q;
+    size_t i, count, start = 0;
+    count = g_load_count ? g_load_count : TINYOPT_INPUT_BYTES;
+    q = parse_u64(p, &n);
+    if (q) {
+      count = (size_t)n;
+      p = q;
+      if (parse_u64(p, &off)) start = (size_t)off;
+    }
+    if (start > TINYOPT_INPUT_BYTES) start = TINYOPT_INPUT_BYTES;
+    if (count > TINYOPT_INPUT_BYTES - start) count = TINYOPT_INPUT_BYTES - start;
+    for (i = 0; i < count; ++i) {
+      if (i % HEX_PER_LINE == 0) put_str("m-buffer-");
+      put_hex_byte((uint8_t)g_input[start + i]);
+      if (i % HEX_PER_LINE == HEX_PER_LINE - 1 || i + 1 == count) end_line();
+    }
+  } else {
+    /* a chunk of hex bytes for the pending db load */
+    size_t len = strlen(args), i;
+    if (len % 2) {
+      error_line("db: odd number of hex digits");
+      return;
+    }
+    for (i = 0; i < len; i += 2) {
+      int hi = hex_value(args[i]), lo = hex_value(args[i + 1]);
+      if (hi < 0 || lo < 0) {
+        error_line("db: not a hex byte");
+        return;
+      }
+      if (g_load_count >= g_load_expected) {
+        error_line("db: more bytes than announced by db load");
+        return;
+      }
+      g_input[g_load_count++] = (int8_t)(uint8_t)(hi * 16 + lo);
+    }
+    if (g_load_count == g_load_expected) line("m-load-done");
+  }
+}
+
+static void cmd_infer(const char *args) {
+  uint64_t n = 1, w = 0, t0, t1, c0, c1, i;
+  const char *p = parse_u64(args, &n);
+  if (p) parse_u64(p, &w);
+  if (!g_model_ok) {
+    error_line("model init failed");
+    return;
+  }
+  put_str("m-warmup-start-");
+  put_u64(w);
+  end_line();
+  for (i = 0; i < w; ++i) {
+    if (run_once(g_input) != 0) {
+      error_line("invoke failed");
+      return;
+    }
+    tinyopt_platform_yield();
+  }
+  line("m-warmup-done");
+  put_str("m-infer-start-");
+  put_u64(n);
+  end_line();
+  t0 = tinyopt_platform_time_us();
+  c0 = tinyopt_platform_cycles();
+  for (i = 0; i < n; ++i) {
+    /* the input is copied before every run: TFLM may reuse the input tensor's memory */
+    if (run_once(g_input) != 0) {
+      error_line("invoke failed");
+      return;
+    }
+    tinyopt_platform_yield();
+    (void)tinyopt_platform_time_us();   /* keeps 32-bit counter extensions current */
+  }
+  c1 = tinyopt_platform_cycles();
+  t1 = tinyopt_platform_time_us();
+  put_str("m-lap-us-");
+  put_u64(t0);
+  end_line();
+  put_str("m-lap-us-");
+  put_u64(t1);
+  end_line();
+  line("m-infer-done");
+  print_results();
+  put_str("m-infer-cycles-");
+  put_u64(c1 - c0);
+  end_line();
+}
+
+static void cmd_info(void) {
+  put_str("m-info-backend-[");
+  put_str(tinyopt_model_backend());
+  put_str("]");
+  end_line();
+  put_str("m-info-timer-[");
+  put_str(tinyopt_platform_timer_name());
+  put_str("]");
+  end_line();
+  put_str("m-info-arena-bytes-[");
+  put_u64(tinyopt_model_arena_used_bytes());
+  put_str("]");
+  end_line();
+  put_str("m-info-input-bytes-[");
+  put_u64(tinyopt_model_input_bytes());
+  put_str("]");
+  end_line();
+  put_str("m-info-output-bytes-[");
+  put_u64(tinyopt_model_output_bytes());
+  put_str("]");
+  end_line();
+  line("m-info-model-sha-[" TINYOPT_MODEL_SHA16 "]");
+}
+
+static void execute(char *cmd) {
+  size_t len = strlen(cmd);
+  /* tolerate line ends and spaces around the command */
+  while (len && (cmd[len - 1] == ' ' || cmd[len - 1] == '\r' || cmd[len - 1] == '\n' ||
+                 cmd[len - 1] == '\t')) cmd[--len] = '\0';
+  while (*cmd == ' ' || *cmd == '\r' || *cmd == '\n' || *cmd == '\t') ++cmd;
+
+  if (strcmp(cmd, "name") == 0) {
+    line("m-name-dut-[tinyopt]");
+  } else if (strcmp(cmd, "profile") == 0) {
+    line("m-profile-[tinyopt]");
+    line("m-model-[" TINYOPT_MODEL_NAME "]");
+  } else if (strcmp(cmd, "timestamp") == 0) {
+    put_str("m-lap-us-");
+    put_u64(tinyopt_platform_time_us());
+    end_line();
+  } else if (starts_with_word(cmd, "db")) {
+    cmd_db(cmd + 2);
+  } else if (starts_with_word(cmd, "infer")) {
+    cmd_infer(cmd + 5);
+  } else if (strcmp(cmd, "results") == 0) {
+    if (!g_model_ok) {
+      error_line("model init failed");
+      line("m-ready");
+      return;
+    }
+    print_results();
+    print_results_int8();
+  } else if (strcmp(cmd, "info") == 0) {
+    cmd_info();
+  } else {
+    error_line("unknown command");
+  }
+  line("m-ready");
+}
+
+void tinyopt_harness_setup(void) {
+  g_model_ok = tinyopt_model_init() == 0;
+  if (!g_model_ok) {
+    error_line("model init failed");
+  } else if (tinyopt_model_input_bytes() != TINYOPT_INPUT_BYTES ||
+             tinyopt_model_output_bytes() != TINYOPT_OUTPUT_BYTES) {
+    error_line("model sizes differ from the golden header");
+    g_model_ok = 0;
+  } else {
+    golden_check();
+  }
+  memcpy(g_input, tinyopt_golden_input, TINYOPT_INPUT_BYTES);
+  g_load_count = TINYOPT_INPUT_BYTES;
+  g_load_expected = TINYOPT_INPUT_BYTES;
+  line("m-init-done");
+  line("m-ready");
+}
+
+void tinyopt_harness_poll(void) {
+  int c = tinyopt_platform_getc();
+  if (c < 0) return;
+  if (c == '%') {
+    g_cmd[g_cmd_len] = '\0';
+    if (g_cmd_overflow) {
+      error_line("command too long");
+      line("m-ready");
+    } else {
+      execute(g_cmd);
+    }
+    g_cmd_len = 0;
+    g_cmd_overflow = 0;
+    return;
+  }
+  if (g_cmd_len < CMD_MAX) {
+    g_cmd[g_cmd_len++] = (char)c;
+  } else {
+    g_cmd_overflow = 1;
+  }
+}

@@ -1,0 +1,275 @@
+"""The generate stage: int8 .tflite + board -> a PlatformIO project (FirmwareProject).
+
+project.py owns everything but lib/tinyopt_model/, which the backend writes:
+platformio.ini, src/ (harness, board glue, golden vector, quantization helpers),
+tinyopt_project.json (metadata read by flash/measure) and, on ESP-IDF boards, the CMake
+and component-manager files. Board glue comes from the board's glue folder in
+firmware_templates/: files at its top go to src/, files under its project/ folder
+mirror the project root; *.j2 files are rendered, others copied."""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tinyopt.boards import Board, load_board
+from tinyopt.codegen.c_array import int_rows
+from tinyopt.codegen.library import ModelLibrary
+from tinyopt.codegen.names import c_identifier, safe_label
+from tinyopt.codegen.render import render
+from tinyopt.errors import TinyoptError
+from tinyopt.output_dir import check_writable, staged_output
+from tinyopt.paths import TEMPLATES_DIR
+
+BACKENDS = {"tflm": "tinyopt.codegen.tflm", "aot": "tinyopt.codegen.aot"}
+# Board glue folder per family (a board file may name its own with `glue = "..."`).
+GLUE_BY_FAMILY = {"esp32": "common/esp32", "cortex-m": "common/arduino",
+                  "rp2040": "common/arduino", "host": "host", "qemu-m4": "qemu"}
+LIB_DIR = "lib/tinyopt_model"
+METADATA = "tinyopt_project.json"
+GOLDEN_SEED = 20240601
+
+
+@dataclass(frozen=True)
+class FirmwareProject:
+    path: Path
+    board: str
+    backend: str
+    files: tuple[str, ...]
+    metadata: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "board": self.board, "backend": self.backend,
+                "files": list(self.files), **{k: v for k, v in self.metadata.items()
+                                             if k not in ("golden",)}}
+
+
+def _backend_module(backend: str):
+    if backend not in BACKENDS:
+        raise TinyoptError(f"unknown backend {backend!r}", f"use one of {', '.join(BACKENDS)}")
+    try:
+        return importlib.import_module(BACKENDS[backend])
+    except ImportError as err:
+        raise TinyoptError(f"the {backend} backend is not available in this installation ({err})",
+                           "use --backend tflm") from None
+
+
+def _check_io(model) -> tuple:
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise TinyoptError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                           "the firmware harness drives exactly one of each",
+                           "export a model with a single input and a single output")
+    t_in, t_out = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
+    for what, t in (("input", t_in), ("output", t_out)):
+        if t.dtype != "INT8":
+            raise TinyoptError(f"the model's {what} is {t.dtype}, the firmware needs int8",
+                               "convert with int8 input and output (`tinyopt convert` does)")
+    return t_in, t_out
+
+
+def _quant(t) -> tuple[float, int]:
+    return (float(t.scales[0]) if t.scales.size else 1.0,
+            int(t.zero_points[0]) if t.zero_points.size else 0)
+
+
+def golden_vector(model_bytes: bytes, input_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A reproducible int8 input (seeded by the model's hash) and the TFLM runtime's output."""
+    from tinyopt.tflm_runtime import Runner
+    seed = int.from_bytes(hashlib.sha256(model_bytes).digest()[:4], "little") ^ GOLDEN_SEED
+    x = np.random.default_rng(seed).integers(-128, 128, size=input_bytes, dtype=np.int8)
+    y = Runner(model_bytes).run(x).reshape(-1)
+    return x, y
+
+
+def _refuse_misfit(analysis, board: Board) -> None:
+    fit = analysis.fit
+    if fit is None or fit.fits:
+        return
+    hint = "; ".join(fit.suggestions[:2]) + "; or pass --force to generate anyway"
+    raise TinyoptError(f"model does not fit {board.name}: {fit.verdict.split(': ', 1)[-1]} "
+                       f"(flash {fit.flash_used} of {fit.flash_budget} bytes, "
+                       f"RAM {fit.ram_used} of {fit.ram_budget} bytes)", hint)
+
+
+def _glue_files(glue: str) -> list[tuple[Path, str]]:
+    """(template path relative to firmware_templates, destination in the project)."""
+    base = TEMPLATES_DIR / glue
+    if not base.is_dir():
+        raise TinyoptError(f"board glue folder firmware_templates/{glue} is missing",
+                           "reinstall tinyopt, or fix `glue` in the board file")
+    out = []
+    for path in sorted(p for p in base.rglob("*") if p.is_file()):
+        rel = path.relative_to(base)
+        if rel.parts[0] == "project":
+            dest = Path(*rel.parts[1:])
+        else:
+            dest = Path("src") / rel
+        if dest.suffix == ".j2":
+            dest = dest.with_suffix("")
+        out.append((path.relative_to(TEMPLATES_DIR), dest.as_posix()))
+    if not out:
+        raise TinyoptError(f"board glue folder firmware_templates/{glue} is empty",
+                           "the glue for this board family has not been written yet")
+    return out
+
+
+def _idf_deps(lib_deps: list[str]) -> tuple[list[dict], list[str]]:
+    """Split "idf:owner/name@version" entries (ESP-IDF component manager) from PlatformIO's."""
+    idf, pio = [], []
+    for dep in lib_deps:
+        if dep.startswith("idf:"):
+            name, _, version = dep[4:].partition("@")
+            idf.append({"name": name, "version": version or "*",
+                        "component": name.replace("/", "__")})
+        else:
+            pio.append(dep)
+    return idf, pio
+
+
+def _write(stage: Path, rel: str, content) -> None:
+    path = stage / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+
+
+def _render_or_copy(template_rel: Path, ctx: dict) -> str:
+    if template_rel.suffix == ".j2":
+        return render(template_rel.as_posix(), ctx)
+    return (TEMPLATES_DIR / template_rel).read_text()
+
+
+def _ini_value(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = False,
+             options: dict | None = None) -> FirmwareProject:
+    """Write the PlatformIO project for TFLITE_PATH on BOARD into OUT (staged, atomic)."""
+    from tinyopt.analysis import analyze, raise_for_audit, read_tflite
+
+    options = dict(options or {})
+    board = board if isinstance(board, Board) else load_board(str(board))
+    if out is None:
+        raise TinyoptError("no output directory given", "pass -o PROJECT_DIR")
+    out = Path(out)
+    if backend not in board.backends:
+        raise TinyoptError(f"board {board.name} does not support the {backend} backend",
+                           f"use --backend {' or '.join(board.backends)}")
+    module = _backend_module(backend)
+    check_writable(out, force)
+
+    tflite_path = Path(tflite_path)
+    model = read_tflite(tflite_path)
+    analysis = analyze(model, board)
+    raise_for_audit(analysis, backend)
+    if not force:
+        _refuse_misfit(analysis, board)
+    t_in, t_out = _check_io(model)
+    raw = model.raw
+    sha = hashlib.sha256(raw).hexdigest()
+    model_name = safe_label(options.get("model_name") or tflite_path.stem)
+    options["model_name"] = model_name
+    golden_in, golden_out = golden_vector(raw, t_in.nbytes)
+    if golden_out.size != t_out.nbytes:
+        raise TinyoptError("the TFLM runtime's output size differs from the model's output tensor",
+                           "report this model: the reader and the runtime disagree")
+    lib: ModelLibrary = module.model_library(model, analysis, board, options)
+
+    in_scale, in_zp = _quant(t_in)
+    out_scale, out_zp = _quant(t_out)
+    idf_deps, pio_deps = _idf_deps(list(board.platformio.get("lib_deps", [])) + list(lib.lib_deps))
+    pio = dict(board.platformio)
+    pio_extra = [(k, _ini_value(v)) for k, v in pio.items()
+                 if k not in ("platform", "board", "framework", "build_flags", "lib_deps",
+                              "build_unflags")]
+    is_idf = pio.get("framework") == "espidf"
+    build_flags = list(board.platformio.get("build_flags", []))
+    if not is_idf:   # ESP-IDF components take their flags from CMake (see the glue)
+        build_flags = lib.build_flags + [f for f in build_flags if f not in lib.build_flags]
+    ctx = {
+        "board": board, "pio": {"platform": pio["platform"], "board": pio["board"],
+                                "framework": pio.get("framework", "")},
+        "pio_extra": pio_extra, "env_name": c_identifier(board.name, "board"),
+        "backend": backend, "model_name": model_name, "model_sha16": sha[:16],
+        "dtr": int(board.upload.get("dtr", 0)), "rts": int(board.upload.get("rts", 0)),
+        "build_flags": build_flags, "build_unflags": ["-Os"] if not is_idf and board.family != "host" else [],
+        "lib_deps": pio_deps, "lib_ignore": ["tinyopt_model"] if is_idf else [],
+        "idf_deps": idf_deps, "idf_requires": [d["component"] for d in idf_deps] or ["esp_common"],
+        "cmake_project": c_identifier(f"tinyopt_{model_name}"),
+        "input_bytes": t_in.nbytes, "output_bytes": t_out.nbytes,
+        "golden_input_rows": int_rows(golden_in), "golden_output_rows": int_rows(golden_out),
+        "input_scale_repr": repr(float(np.float32(in_scale))), "input_zero_point": in_zp,
+        "output_scale_repr": repr(float(np.float32(out_scale))), "output_zero_point": out_zp,
+        "baud": board.baud, "timer": board.timer, "cpu": board.cpu, "clock_mhz": board.clock_mhz,
+        "board_name": board.name, "dwt_wrap_s": round(2 ** 32 / (max(board.clock_mhz, 1) * 1e6), 1),
+        "wait_for_usb": bool(board.upload.get("wait_for_usb", False)),
+        "uart_num": int(board.tflm.get("uart", 0)), "core": int(board.tflm.get("core", 1)),
+        "task_stack_bytes": int(board.tflm.get("task_stack_bytes", 16384)),
+        "arena_placement": lib.summary.get("arena_placement", "static"),
+        "build_flags_json": json.dumps(lib.build_flags), "lib_build_flags": lib.build_flags,
+    }
+
+    files: dict[str, str | bytes] = {
+        "platformio.ini": render("common/platformio.ini.j2", ctx),
+        "src/tinyopt_harness.c": (TEMPLATES_DIR / "common/tinyopt_harness.c").read_text(),
+        "src/tinyopt_platform.h": (TEMPLATES_DIR / "common/tinyopt_platform.h").read_text(),
+        "src/tinyopt_golden.h": render("common/tinyopt_golden.h.j2", ctx),
+        "src/tinyopt_quant.h": render("common/tinyopt_quant.h.j2", ctx),
+        f"{LIB_DIR}/tinyopt_model.h": render("common/tinyopt_model.h.j2", ctx),
+        f"{LIB_DIR}/library.json": render("common/library.json.j2", ctx),
+    }
+    glue = board.tflm.get("glue") or GLUE_BY_FAMILY[board.family]
+    for template_rel, dest in _glue_files(glue):
+        files[dest] = _render_or_copy(template_rel, ctx)
+    for rel, content in lib.files.items():
+        rel = Path(rel).as_posix()
+        if rel.startswith("/") or ".." in Path(rel).parts:
+            raise TinyoptError(f"backend {backend} wrote outside {LIB_DIR}: {rel}", "report this bug")
+        files[f"{LIB_DIR}/{rel}"] = content
+
+    metadata = {
+        "tinyopt_project": 1, "board": board.name, "family": board.family, "backend": backend,
+        "model": {"name": model_name, "source": str(tflite_path), "sha256": sha, "bytes": len(raw)},
+        "input": {"shape": list(t_in.shape), "dtype": "int8", "bytes": t_in.nbytes,
+                  "scale": in_scale, "zero_point": in_zp},
+        "output": {"shape": list(t_out.shape), "dtype": "int8", "bytes": t_out.nbytes,
+                   "scale": out_scale, "zero_point": out_zp},
+        "arena": {"firmware_bytes": analysis.arena.firmware_bytes,
+                  "tflm_bytes": analysis.arena.tflm_bytes, "head_bytes": analysis.arena.head_bytes,
+                  "margin_bytes": analysis.arena.margin_bytes},
+        "activation_bytes": lib.activation_bytes,
+        "fit": analysis.fit.to_json() if analysis.fit else None,
+        "serial": {"baud": board.baud, "protocol": "mlperf-tiny", "usb_ids": list(board.usb_ids),
+                   "dtr": ctx["dtr"], "rts": ctx["rts"]},
+        "timer": board.timer,
+        "library": lib.summary,
+        "golden": {"input": [int(v) for v in golden_in], "output": [int(v) for v in golden_out]},
+    }
+    files[METADATA] = json.dumps(metadata, indent=2) + "\n"
+
+    with staged_output(out, force) as stage:
+        for rel, content in files.items():
+            _write(stage, rel, content)
+    return FirmwareProject(out.resolve(), board.name, backend, tuple(sorted(files)), metadata)
+
+
+def load_project(path) -> dict:
+    """The metadata of a generated project (tinyopt_project.json)."""
+    meta = Path(path) / METADATA
+    if not meta.is_file():
+        raise TinyoptError(f"{path} is not a tinyopt project (no {METADATA})",
+                           "generate one with `tinyopt generate MODEL.tflite --board NAME -o DIR`")
+    return json.loads(meta.read_text())
+
+
