@@ -152,3 +152,27 @@ def test_ram_shortfall_names_the_heavy_layer(boards_dir):
     assert a.fit.fits_flash and not a.fit.fits_ram
     assert "RAM needs" in a.fit.verdict
     assert any("conv2d" in s and "16.0 kB" in s for s in a.fit.suggestions)
+
+
+def test_firmware_margin_follows_the_board_kernels():
+    from tinyopt.analysis.arena import firmware_margin
+    from tinyopt.analysis.reader import read_tflite
+    model = read_tflite(mlperf_model("pretrainedResnet_quant.tflite"))
+    reference = firmware_margin(model, "reference")
+    cmsis = firmware_margin(model, "cmsis-nn (plain C paths on M0+)")
+    esp = firmware_margin(model, "esp-nn")
+    assert reference == 1024
+    assert cmsis == 1024 + 2 * 3 * 3 * 64 * 2          # im2col of the 3x3x64 convs, int16
+    assert esp > 2 * 3 * 3 * 64 * 64                    # ESP-NN copies the largest filter
+    assert firmware_margin(model) == cmsis              # no board: CMSIS-NN
+
+
+def test_board_kernels_reach_the_arena(boards_dir):
+    (boards_dir / "esp_nn.toml").write_text(
+        (boards_dir / "esp32.toml").read_text() + '[tflm]\nkernels = "esp-nn"\n')
+    a = analyze(mlperf_model("kws_ref_model.tflite"), load_board("esp_nn", directory=boards_dir),
+                other_boards=[])
+    assert a.arena.margin_kernels == "esp-nn"
+    assert a.arena.margin_bytes > 10_000                  # the 10x4 conv's filter copies
+    assert a.arena.firmware_bytes == -(-(a.arena.tflm_bytes + a.arena.margin_bytes) // 16) * 16
+    assert a.fit.ram_parts["arena"] == a.arena.firmware_bytes

@@ -10,6 +10,9 @@ import tinyopt  # noqa: F401  (TF_USE_LEGACY_KERAS=1 before TensorFlow)
 from tinyopt.analysis import analyze, raise_for_audit
 from tinyopt.errors import TinyoptError
 
+# The converter warns about input statistics on every int8 conversion; it is expected here.
+pytestmark = pytest.mark.filterwarnings("ignore:Statistics for quantized inputs:UserWarning")
+
 
 @pytest.fixture(scope="module")
 def tf():

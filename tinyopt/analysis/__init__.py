@@ -94,16 +94,18 @@ def analyze(model, board=None, *, other_boards=None) -> Analysis:
     totals = _totals(tfl, ops)
     findings = audit(tfl)
     peak = peak_activation_bytes(tfl)
+    kernels = board.tflm.get("kernels") if board is not None else None
     if findings.ok:
         try:
-            arena = measure_arena(tfl, peak)
+            arena = measure_arena(tfl, peak, kernels)
         except TinyoptError as err:   # the runtime refused a model the audit let through
             findings = Audit(findings.errors + (Finding("tflm-runtime", err.message,
                              "check the operator types; report the model if the audit should "
                              "have caught this"),), findings.warnings, findings.backend_errors)
-            arena = unmeasured_arena(peak, "not measured: the TFLM runtime refused the model")
+            arena = unmeasured_arena(peak, "not measured: the TFLM runtime refused the model",
+                                     kernels)
     else:
-        arena = unmeasured_arena(peak, "not measured: fix the audit errors first")
+        arena = unmeasured_arena(peak, "not measured: fix the audit errors first", kernels)
     fit = None
     if board is not None:
         if other_boards is None:

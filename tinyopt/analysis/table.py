@@ -56,7 +56,8 @@ def summary(analysis) -> Group:
              f"{t.params:,} parameters, {t.macs:,} MACs, {t.other_ops:,} other ops"),
         Text(f"arena (TFLM runtime, 64-bit host): {_kb(a.tflm_bytes)} = head {_kb(a.head_bytes)} "
              f"+ tail {_kb(a.tail_bytes)}"),
-        Text(f"firmware arena: {_kb(a.firmware_bytes)} (margin {_kb(a.margin_bytes)}); "
+        Text(f"firmware arena: {_kb(a.firmware_bytes)} (margin {_kb(a.margin_bytes)} for "
+             f"{a.margin_kernels} kernels); "
              f"activation peak from lifetimes: {_kb(a.peak_activation_bytes)}"),
         Text(f"  {a.note}; on the device arena_used_bytes must stay <= the firmware arena",
              style="dim"),
