@@ -110,7 +110,7 @@ def _check_subgraphs(model: TfliteModel, c: _Collector) -> None:
 
 def _check_operators(model: TfliteModel, c: _Collector) -> None:
     supported, customs = tflm_builtin_ops(), tflm_custom_ops()
-    reported: set[str] = set()
+    reported: set = set()      # one finding per opcode (and per backend), not per instance
     for op in model.operators:
         if op.opcode == "CUSTOM":
             code = op.custom_code or "?"
@@ -134,7 +134,8 @@ def _check_operators(model: TfliteModel, c: _Collector) -> None:
             c.add("error", "unsupported-op", f"operator {op.opcode} is not implemented by TFLM",
                   "replace this Keras layer with one built from operators TFLM implements "
                   "(listed in tinyopt/analysis/tflm_ops.txt)", op)
-        if op.opcode not in AOT_OPS:
+        if op.opcode not in AOT_OPS and ("aot", op.opcode) not in reported:
+            reported.add(("aot", op.opcode))
             c.add("error", "backend-op", f"operator {op.opcode} is not supported by the aot backend",
                   "use --backend tflm, or replace the layer with one the aot backend compiles "
                   f"({', '.join(sorted(AOT_OPS))})", op, backend="aot")

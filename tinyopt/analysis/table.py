@@ -67,8 +67,15 @@ def summary(analysis) -> Group:
     for f in analysis.audit.warnings:
         lines.append(Text(f"warning: {f.message}\n  fix: {f.hint}", style="yellow"))
     for backend, findings in analysis.audit.backend_errors.items():
-        ops = sorted({f.message.split(" is not")[0] for f in findings})
-        lines.append(Text(f"backend {backend} cannot run: {'; '.join(ops)}", style="yellow"))
+        where = []
+        for f in findings:
+            if f.op_index is None:
+                where.append(f.code)
+                continue
+            op = analysis.ops[f.op_index]
+            where.append(f"{op.name} (#{op.index}" + (f" {op.layer})" if op.layer else ")"))
+        lines.append(Text(f"backend {backend} cannot run: {', '.join(where)}; "
+                          f"fix: {findings[0].hint}", style="yellow"))
     if analysis.audit.ok:
         lines.append(Text("audit: TFLM can run this model", style="green"))
     if analysis.fit is not None:
