@@ -1,0 +1,65 @@
+"""The aot backend: an int8 .tflite compiled to plain C99 (no interpreter).
+
+model_library(model) lowers the graph (graph.py), plans one static activation buffer
+(planner.py), chooses dense or sparse storage per layer (sparse.py) and renders
+lib/tinyopt_model/ from firmware_templates/aot/ behind the common tinyopt_model.h."""
+from __future__ import annotations
+
+import hashlib
+
+from tinyopt.analysis.reader import TfliteModel, read_tflite
+from tinyopt.codegen.library import ModelLibrary
+from tinyopt.errors import TinyoptError
+
+from . import graph, planner, sparse
+from .render import render
+
+BUILD_FLAGS = ["-O2", "-DNDEBUG"]
+KERNEL_FILE = "tinyopt_model_aot.c"
+
+
+def _model_name(model: TfliteModel, options: dict) -> str:
+    if options.get("model_name"):
+        return str(options["model_name"])
+    return "model-" + hashlib.sha256(model.raw).hexdigest()[:8] if model.raw else "model"
+
+
+def model_library(model, analysis=None, board=None, options=None) -> ModelLibrary:
+    """model: TfliteModel (or .tflite path/bytes). options: {"sparse": bool (default True),
+    "min_sparsity": float (zeros a layer needs before sparse storage is considered), "model_name": str}. analysis and board are accepted for the common backend signature."""
+    options = dict(options or {})
+    if not isinstance(model, TfliteModel):
+        model = read_tflite(model)
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise TinyoptError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                           "tinyopt firmware feeds one input and reads one output",
+                           "export a single-input, single-output model")
+    low = graph.lower(model, use_sparse=options.get("sparse", True),
+                      min_sparsity=float(options.get("min_sparsity", sparse.MIN_SPARSITY)))
+    steps_io = [(s.inputs, s.outputs) for s in low.steps]
+    offsets, arena_bytes = planner.plan(low.act_tensors, steps_io, model.inputs, model.outputs, low.aliases)
+    steps = [graph.Step(s.kind, s.fn, s.opcode, s.op_index, s.inputs, s.outputs, graph.resolve(s.params, offsets),
+                        s.macs) for s in low.steps]
+    tin, tout = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
+    name = _model_name(model, options)
+    values = dict(model_name=name, consts=low.consts, steps=steps, arena_bytes=arena_bytes,
+                  arena_alloc=max(arena_bytes, 4), input_off=offsets[model.inputs[0]], input_bytes=tin.nbytes,
+                  output_off=offsets[model.outputs[0]], output_bytes=tout.nbytes)
+    files = {
+        KERNEL_FILE: render("aot/tinyopt_model_aot.c.j2", **values),
+        "tinyopt_aot_math.h": render("aot/tinyopt_aot_math.h.j2", model_name=name),
+        "tinyopt_model.h": render("common/tinyopt_model.h.j2", backend="aot", model_name=name),
+        "library.json": render("aot/library.json.j2", model_name=name, build_flags=BUILD_FLAGS),
+    }
+    summary = {
+        "backend": "aot",
+        "activation_bytes": arena_bytes,
+        "weight_bytes": low.weight_bytes,
+        "dense_weight_bytes": low.dense_weight_bytes,
+        "other_const_bytes": low.other_const_bytes,
+        "sparse_layers": low.sparse_layers,
+        "steps": [{"op": s.opcode, "index": s.op_index, "kernel": s.kind, "macs": s.macs} for s in steps],
+        "macs": sum(s.macs for s in steps),
+    }
+    return ModelLibrary(files=files, build_flags=list(BUILD_FLAGS), lib_deps=[], activation_bytes=arena_bytes,
+                        summary=summary)
