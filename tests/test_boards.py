@@ -1,0 +1,75 @@
+"""Board files: complete, pinned, consistent with the glue; `tinyopt boards` lists them."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import run_tinyopt
+from tinyopt.analysis.backends import tflm_builtin_ops
+from tinyopt.boards import board_names, load_board
+from tinyopt.codegen.host_build import tflm_tree_from_env
+from tinyopt.codegen.project import GLUE_BY_FAMILY
+from tinyopt.codegen.tflm import PLACEMENTS, resolver_method
+from tinyopt.paths import TEMPLATES_DIR
+
+REAL = ["esp32", "esp32s3", "nano33ble", "pico", "nucleo_l4r5zi", "teensy41"]
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_board_files(name):
+    b = load_board(name)
+    assert not b.emulated
+    assert re.fullmatch(r"[a-z0-9_]+@\d+\.\d+\.\d+", b.platformio["platform"]), "pinned platform version"
+    assert b.platformio["framework"] in ("arduino", "espidf")
+    assert b.flash_bytes > b.runtime_flash_bytes > 0 and b.ram_bytes > b.runtime_ram_bytes > 0
+    assert b.usb_ids and all(re.fullmatch(r"[0-9A-F]{4}:[0-9A-F]{4}", u) for u in b.usb_ids)
+    assert b.baud == 115200
+    assert {"dtr", "rts", "boot_hint"} <= set(b.upload)
+    assert b.tflm["library"] and b.tflm["kernels"]
+    assert b.tflm["lib_deps"], "the TFLM library this board builds against"
+    assert b.tflm["arena_placement"] in PLACEMENTS
+    assert (TEMPLATES_DIR / GLUE_BY_FAMILY[b.family]).is_dir()
+    if b.family == "esp32":
+        assert b.timer == "esp_timer" and b.tflm["kernels"] == "esp-nn"
+        assert b.tflm["lib_deps"][0].startswith("idf:espressif/esp-tflite-micro@")
+        # never silently in PSRAM
+        assert b.tflm["arena_placement"] != "psram" and b.tflm["psram"] is False
+    else:
+        assert "cmsis-nn" in b.tflm["kernels"]
+        # pinned by commit: the library is not versioned in a registry
+        assert re.search(r"#[0-9a-f]{40}$", b.tflm["lib_deps"][0])
+        assert b.timer == ("micros" if b.cpu == "Cortex-M0+" else "dwt")
+
+
+def test_boards_cli_table_and_json():
+    proc = run_tinyopt("boards", env={"COLUMNS": "160"})
+    assert proc.returncode == 0, proc.stderr
+    for name in REAL:
+        assert name in proc.stderr
+    assert "cmsis-nn" in proc.stderr and "esp-nn" in proc.stderr
+    data = json.loads(run_tinyopt("boards", "--json", check=True).stdout)
+    by_name = {b["name"]: b for b in data}
+    assert set(REAL) <= set(by_name)
+    assert by_name["nucleo_l4r5zi"]["flash_bytes"] == 2 * 1024 * 1024
+    assert by_name["teensy41"]["clock_mhz"] == 600
+    assert set(board_names()) == set(by_name)
+
+
+def test_resolver_methods_exist_in_tflm():
+    tree = tflm_tree_from_env()
+    if tree is None:
+        pytest.skip("TINYOPT_TFLM_DIR not set: cannot read micro_mutable_op_resolver.h")
+    header = (tree / "tensorflow/lite/micro/micro_mutable_op_resolver.h").read_text()
+    methods = set(re.findall(r"TfLiteStatus (Add\w+)\(", header))
+    missing = {op: resolver_method(op) for op in tflm_builtin_ops() if resolver_method(op) not in methods}
+    assert not missing
+
+
+def test_resolver_method_names():
+    assert resolver_method("CONV_2D") == "AddConv2D"
+    assert resolver_method("DEPTHWISE_CONV_2D") == "AddDepthwiseConv2D"
+    assert resolver_method("RELU6") == "AddRelu6"
+    assert resolver_method("BATCH_TO_SPACE_ND") == "AddBatchToSpaceNd"
+    assert resolver_method("L2_POOL_2D") == "AddL2Pool2D"
