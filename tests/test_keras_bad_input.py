@@ -117,3 +117,13 @@ def test_ctrl_c_during_training(tmp_path, demo_model_path):
     assert "Traceback" not in seen
     assert "interrupted" in seen.splitlines()[-1]
     _no_leftovers(tmp_path)
+
+
+def test_rnn_not_unrolled_is_refused_before_conversion(tmp_path):
+    import tf_keras as keras
+    model = keras.Sequential([keras.Input((6, 3)), keras.layers.LSTM(4), keras.layers.Dense(2)])
+    path = tmp_path / "lstm.h5"
+    model.save(path)
+    proc = run_tinyopt("convert", path, "--calibrate-random", "-o", tmp_path / "out")
+    assert_one_line_error(proc, "not unrolled", "unroll=True")
+    _no_leftovers(tmp_path)

@@ -54,7 +54,8 @@ def group():
 
 def main(argv=None):
     try:
-        group.main(args=argv, prog_name="tinyopt", standalone_mode=False)
+        # Without standalone mode click returns the exit code a command asked for.
+        code = group.main(args=argv, prog_name="tinyopt", standalone_mode=False)
     except TinyoptError as err:
         click.echo(err.one_line(), err=True)
         sys.exit(err.exit_code)
@@ -75,4 +76,4 @@ def main(argv=None):
         click.echo(f"error: internal error: {type(err).__name__}: {err} "
                    "(rerun with TINYOPT_DEBUG=1 for a traceback and report it)", err=True)
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -34,9 +34,24 @@ def representative_samples(x: np.ndarray | None, model, count: int, allow_random
     return rng.uniform(0.0, 1.0, size=(count,) + shape).astype(np.float32)
 
 
+def check_convertible(model) -> None:
+    """Refuse what the converter cannot make full-integer, before it crashes on it: a
+    recurrent layer that is not unrolled becomes a WHILE loop (and segfaults TF 2.21's
+    int8 quantizer)."""
+    from tinyopt.keras_io import keras
+    rnn = keras().layers.RNN
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer)  # Bidirectional / wrappers
+        if isinstance(inner, rnn) and not getattr(inner, "unroll", False):
+            raise TinyoptError(f"layer {layer.name!r} ({type(inner).__name__}) is a recurrent layer that is not "
+                               "unrolled; it would become a WHILE loop that int8 TFLM cannot run",
+                               f"rebuild it with {type(inner).__name__}(..., unroll=True) and a fixed sequence length")
+
+
 def to_int8_tflite(model, samples: np.ndarray, int16x8: bool = False) -> bytes:
     """Convert a tf_keras model to a full-integer .tflite with int8 (or int16) input/output."""
     tf = import_tensorflow()
+    check_convertible(model)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_batch1_function(model)], model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
