@@ -1,0 +1,48 @@
+"""The board-independent firmware parts compile for the boards' CPUs with arm-none-eabi-gcc
+(-Werror, C99 pedantic for the harness; the TFLM model library against TINYOPT_TFLM_DIR).
+The boards' own toolchains come from the PlatformIO registry and are not available here."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tiny_models import tiny_cnn
+from tinyopt.codegen.host_build import tflm_include_dirs, tflm_tree_from_env
+from tinyopt.codegen.project import generate
+
+CPUS = {"pico": ["-mcpu=cortex-m0plus"],
+        "nano33ble": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+        "teensy41": ["-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"]}
+GCC = shutil.which("arm-none-eabi-gcc")
+pytestmark = pytest.mark.skipif(GCC is None, reason="arm-none-eabi-gcc not installed")
+
+
+def _compile(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("board", sorted(CPUS))
+def test_harness_compiles_for_the_cpu(board, tmp_path):
+    project = generate(tiny_cnn(), board, out=tmp_path / "fw")
+    src = project.path / "src"
+    _compile([GCC, *CPUS[board], "-mthumb", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror",
+              "-O2", f"-I{src}", f"-I{project.path / 'lib/tinyopt_model'}",
+              "-c", str(src / "tinyopt_harness.c"), "-o", str(tmp_path / "harness.o")])
+
+
+@pytest.mark.slow
+def test_tflm_model_library_compiles_for_cortex_m4(tmp_path):
+    tree = tflm_tree_from_env()
+    if tree is None:
+        pytest.skip("TINYOPT_TFLM_DIR not set: no TFLM headers to compile the model library against")
+    project = generate(tiny_cnn(), "nano33ble", out=tmp_path / "fw")
+    lib = project.path / "lib/tinyopt_model"
+    for source in sorted(lib.glob("*.cc")):
+        _compile(["nice", "-n", "10", GCC.replace("gcc", "g++"), *CPUS["nano33ble"], "-mthumb",
+                  "-std=gnu++17", "-O2", "-DNDEBUG", "-DTF_LITE_STATIC_MEMORY", "-fno-rtti",
+                  "-fno-exceptions", "-Wall", "-Werror", "-Wno-unused-parameter",
+                  *[f"-I{d}" for d in tflm_include_dirs(tree)], f"-I{lib}",
+                  "-c", str(source), "-o", str(tmp_path / (source.name + ".o"))])
