@@ -12,7 +12,9 @@ from tinyopt.commands.common import console
 def make_progress(transient: bool = False) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=console, transient=transient, disable=not console.is_terminal and False)
+                    console=console, transient=transient,
+                    # Bars are for people at a terminal; logs and pipes get the summary only.
+                    disable=not console.is_terminal)
 
 
 def keras_progress_callback(progress: Progress, description: str, epochs: int, steps: int):
