@@ -153,6 +153,30 @@ def test_host_firmware_resnet8(firmware):
     assert proc.wait(timeout=10) == 0
 
 
+def test_golden_mismatch_is_reported(firmware, tmp_path):
+    """The boot check can fail: a project whose expected output was altered says so."""
+    tree = _tree()
+    project = generate(tiny_cnn(), "host", out=tmp_path / "fw-bad")
+    header = project.path / "src/tinyopt_golden.h"
+    text = header.read_text()
+    head, tail = text.split("tinyopt_golden_output[", 1)
+    first = re.search(r"-?\d+", tail.split("{", 1)[1]).group(0)
+    bad = str(0 if int(first) != 0 else 1)
+    tail = tail.replace("{\n  " + first, "{\n  " + bad, 1)
+    header.write_text(head + "tinyopt_golden_output[" + tail)
+    binary = build_host_firmware(project.path, tree, tmp_path / "bin-bad" / "firmware")
+    proc = subprocess.Popen([str(binary)], stdout=subprocess.PIPE, text=True)
+    try:
+        port = re.search(r"(/dev/pts/\d+)", proc.stdout.readline()).group(1)
+        device = Device(port)
+        assert device.read_until_ready() == ["m-golden-fail-[mismatches=1]", "m-init-done", "m-ready"]
+        device.close()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_bad_db_commands_answer_errors(firmware):
     device, project, _ = firmware(tiny_cnn(), "errors")
     device.read_until_ready()

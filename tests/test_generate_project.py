@@ -157,6 +157,8 @@ def test_cortex_m_glue_uses_dwt_with_fallback(generated):
     assert "#define TINYOPT_TIMER_DWT 1" in glue and "micros64" in glue
     pico = (generated("pico", "cnn").path / "src/platform_arduino.cpp").read_text()
     assert "#define TINYOPT_TIMER_MICROS 1" in pico
+    # TFLM's Arduino library leaves DebugLog to the target on every board but the Nano 33 BLE
+    assert 'extern "C" void DebugLog(const char *s)' in pico
 
 
 def test_esp32_arena_placements(tmp_path):
