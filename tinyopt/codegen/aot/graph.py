@@ -13,7 +13,7 @@ from tinyopt.analysis.backends import AOT_OPS
 from tinyopt.analysis.reader import Operator, Tensor, TfliteModel
 from tinyopt.errors import TinyoptError
 
-from . import quant, sparse
+from . import planner, quant, sparse
 
 TFLM_HINT = "use `--backend tflm`, which interprets every TFLM operator"
 
@@ -76,6 +76,10 @@ class _Lowerer:
             raise unsupported(op, f"input {t.name!r} is a constant where an activation is expected")
         if t.dtype not in dtypes:
             raise unsupported(op, f"tensor {t.name!r} is {t.dtype}, this kernel takes {'/'.join(dtypes)}")
+        if t.nbytes > planner.MAX_BUFFER:
+            raise TinyoptError(f"tensor {t.name!r} {list(t.shape)} of {op.opcode} (#{op.index}) needs {t.nbytes} bytes, "
+                               "more than the static activation buffer can address",
+                               "reduce the model's input or layer sizes; no microcontroller has that much RAM")
         self.out.act_tensors[idx] = t.nbytes
         return idx
 
@@ -162,7 +166,7 @@ class _Lowerer:
         for idx in list(m.inputs) + list(m.outputs):
             t = self.t(idx)
             if t.dtype != "INT8":
-                kind = "a float model" if t.dtype.startswith("FLOAT") else f"a {t.dtype} model"
+                kind = "a float model" if t.dtype.startswith("FLOAT") else f"a model with {t.dtype} activations"
                 raise TinyoptError(f"model {'input' if idx in m.inputs else 'output'} {t.name!r} is {t.dtype}: "
                                    f"the aot backend compiles full-integer int8 models, this is {kind}",
                                    "convert it to int8 with `tinyopt convert` (int8 inputs and outputs), "

@@ -1,0 +1,231 @@
+"""Per-operator bit-exactness of the aot backend against the TFLM runtime, on tiny models
+written directly with the TFLite schema: strides, SAME/VALID padding, dilation, depth
+multipliers, per-channel and per-tensor scales, broadcasting, fused activations, and every
+operator the backend lists."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aot_builder import GraphBuilder
+from aot_check import check_bit_exact
+from tinyopt.analysis.backends import AOT_OPS
+
+
+def conv(seed, hw=(9, 9), cin=3, cout=8, k=(3, 3), stride=(1, 1), dil=(1, 1), padding="SAME", act="NONE",
+         per_channel=True, bias=True, sparsity=0.0):
+    g = GraphBuilder(seed)
+    x = g.act([1, *hw, cin])
+    w = g.weights([cout, *k, cin], per_channel=per_channel, sparsity=sparsity)
+    ins = [x, w, g.bias(cout, g.scale_of(x), w) if bias else -1]
+    eff = [(k[i] - 1) * dil[i] + 1 for i in range(2)]
+    out = [(hw[i] + stride[i] - 1) // stride[i] if padding == "SAME" else (hw[i] - eff[i] + stride[i]) // stride[i]
+           for i in range(2)]
+    y = g.act([1, *out, cout])
+    g.op("CONV_2D", ins, [y], "Conv2DOptions", padding=padding, strideH=stride[0], strideW=stride[1],
+         dilationHFactor=dil[0], dilationWFactor=dil[1], fusedActivationFunction=act)
+    return g.build([x], [y])
+
+
+def depthwise(seed, hw=(8, 7), cin=4, mult=1, k=(3, 3), stride=(1, 1), dil=(1, 1), padding="SAME", act="NONE",
+              per_channel=True):
+    g = GraphBuilder(seed)
+    x = g.act([1, *hw, cin])
+    w = g.weights([1, *k, cin * mult], channels_dim=3, per_channel=per_channel)
+    b = g.bias(cin * mult, g.scale_of(x), w)
+    eff = [(k[i] - 1) * dil[i] + 1 for i in range(2)]
+    out = [(hw[i] + stride[i] - 1) // stride[i] if padding == "SAME" else (hw[i] - eff[i] + stride[i]) // stride[i]
+           for i in range(2)]
+    y = g.act([1, *out, cin * mult])
+    g.op("DEPTHWISE_CONV_2D", [x, w, b], [y], "DepthwiseConv2DOptions", padding=padding, strideH=stride[0],
+         strideW=stride[1], depthMultiplier=mult, dilationHFactor=dil[0], dilationWFactor=dil[1],
+         fusedActivationFunction=act)
+    return g.build([x], [y])
+
+
+def fully_connected(seed, batch=1, k=40, n=12, act="NONE", per_channel=False, sparsity=0.0):
+    g = GraphBuilder(seed)
+    x = g.act([batch, k])
+    w = g.weights([n, k], per_channel=per_channel, sparsity=sparsity)
+    b = g.bias(n, g.scale_of(x), w)
+    y = g.act([batch, n])
+    g.op("FULLY_CONNECTED", [x, w, b], [y], "FullyConnectedOptions", fusedActivationFunction=act)
+    return g.build([x], [y])
+
+
+def binary(seed, op, a_shape, b_shape, out_shape, act="NONE", const_b=False):
+    g = GraphBuilder(seed)
+    a = g.act(a_shape)
+    if const_b:
+        b = g.tensor(b_shape, "INT8", 0.05, 3, data=g.rng.integers(-128, 128, b_shape))
+    else:
+        b = g.act(b_shape)
+    y = g.act(out_shape)
+    g.op(op, [a, b], [y], "AddOptions" if op == "ADD" else "MulOptions", fusedActivationFunction=act)
+    # TFLM's runtime takes one input here; a second variable input is fed by a producer op
+    if const_b:
+        return g.build([a], [y])
+    return _two_inputs_via_split(g, a, b, y, a_shape, b_shape)
+
+
+def _two_inputs_via_split(g, a, b, y, a_shape, b_shape):
+    """Feed both operands from one model input: b = a requantized (or a MEAN of it)."""
+    src = g.act(a_shape)
+    g.ops.insert(0, None)  # placeholder for ordering
+    g.ops.pop(0)
+    ops = list(g.ops)
+    g.ops.clear()
+    g.op("QUANTIZE", [src], [a])
+    n = len(a_shape)
+    axes = [i for i in range(n) if b_shape[i] == 1 and a_shape[i] != 1]
+    if axes:
+        g.op("MEAN", [src, g.const_i32(axes)], [b], "ReducerOptions", keepDims=True)
+    else:
+        g.op("QUANTIZE", [src], [b])
+    g.ops.extend(ops)
+    return g.build([src], [y])
+
+
+def pool(seed, op, hw=(9, 8), c=5, f=(3, 3), stride=(2, 2), padding="SAME", act="NONE"):
+    g = GraphBuilder(seed)
+    x = g.act([1, *hw, c])
+    out = [(hw[i] + stride[i] - 1) // stride[i] if padding == "SAME" else (hw[i] - f[i] + stride[i]) // stride[i]
+           for i in range(2)]
+    y = g.act([1, *out, c], g.scale_of(x), int(g.tensors[x].quantization.zeroPoint[0]))
+    g.op(op, [x], [y], "Pool2DOptions", padding=padding, strideH=stride[0], strideW=stride[1],
+         filterHeight=f[0], filterWidth=f[1], fusedActivationFunction=act)
+    return g.build([x], [y])
+
+
+def unary(seed, op, shape=(2, 3, 20), out_scale=None, out_zp=None, options=None, **fields):
+    g = GraphBuilder(seed)
+    x = g.act(list(shape), float(g.rng.uniform(0.02, 0.3)))
+    y = g.act(list(shape), out_scale, out_zp)
+    g.op(op, [x], [y], options, **fields)
+    return g.build([x], [y])
+
+
+def mean(seed, shape, axes, keep):
+    g = GraphBuilder(seed)
+    x = g.act(shape)
+    out = [1 if i in axes else d for i, d in enumerate(shape)] if keep else [d for i, d in enumerate(shape)
+                                                                             if i not in axes]
+    y = g.act(out)
+    g.op("MEAN", [x, g.const_i32(axes)], [y], "ReducerOptions", keepDims=keep)
+    return g.build([x], [y])
+
+
+def pad(seed):
+    g = GraphBuilder(seed)
+    x = g.act([1, 4, 5, 3])
+    y = g.act([1, 7, 6, 3], g.scale_of(x), int(g.tensors[x].quantization.zeroPoint[0]))
+    g.op("PAD", [x, g.const_i32([[0, 0], [1, 2], [0, 1], [0, 0]])], [y], "PadOptions")
+    return g.build([x], [y])
+
+
+def concat(seed, axis):
+    g = GraphBuilder(seed)
+    x = g.act([1, 4, 3, 2], 0.05, 1)
+    a = g.act([1, 4, 3, 2], 0.05, 1)
+    c_shape = [1, 4, 3, 2]
+    c = g.tensor(c_shape, "INT8", 0.05, 1, data=g.rng.integers(-128, 128, c_shape))
+    out = list(c_shape)
+    out[axis] *= 3
+    y = g.act(out, 0.05, 1)
+    g.op("RELU6", [x], [a])
+    g.op("CONCATENATION", [x, a, c], [y], "ConcatenationOptions", axis=axis, fusedActivationFunction="NONE")
+    return g.build([x], [y])
+
+
+def float_roundtrip(seed):
+    g = GraphBuilder(seed)
+    x = g.act([1, 30], 0.07, 5)
+    f = g.tensor([1, 30], "FLOAT32")
+    y = g.act([1, 30], 0.05, -7)
+    g.op("DEQUANTIZE", [x], [f])
+    g.op("QUANTIZE", [f], [y])
+    return g.build([x], [y])
+
+
+def reshape_chain(seed):
+    g = GraphBuilder(seed)
+    x = g.act([1, 4, 4, 2])
+    r = g.act([1, 32], g.scale_of(x), int(g.tensors[x].quantization.zeroPoint[0]))
+    w = g.weights([6, 32], per_channel=False)
+    b = g.bias(6, g.scale_of(x), w)
+    y = g.act([1, 6])
+    g.op("RESHAPE", [x, g.const_i32([1, 32])], [r], "ReshapeOptions", newShape=[1, 32])
+    g.op("FULLY_CONNECTED", [r, w, b], [y], "FullyConnectedOptions", fusedActivationFunction="RELU")
+    return g.build([x], [y])
+
+
+CASES = {
+    "conv_same_stride2_relu6_perchannel": lambda: conv(1, stride=(2, 2), act="RELU6"),
+    "conv_valid_dilation2": lambda: conv(2, hw=(11, 10), padding="VALID", dil=(2, 2)),
+    "conv_same_dilation_stride_mixed": lambda: conv(3, hw=(10, 9), stride=(2, 1), dil=(1, 2), act="RELU"),
+    "conv_per_tensor_no_bias_5x3": lambda: conv(4, k=(5, 3), per_channel=False, bias=False),
+    "conv_1x1_stride2_valid": lambda: conv(5, k=(1, 1), stride=(2, 2), padding="VALID", cin=16, cout=12),
+    "conv_sparse_75": lambda: conv(6, cin=16, cout=8, sparsity=0.75, act="RELU"),
+    "depthwise_same": lambda: depthwise(7, act="RELU"),
+    "depthwise_mult2_stride2": lambda: depthwise(8, mult=2, stride=(2, 2), per_channel=False),
+    "depthwise_mult3_valid_dilation": lambda: depthwise(9, hw=(9, 9), mult=3, padding="VALID", dil=(2, 2)),
+    "fc_per_tensor_relu": lambda: fully_connected(10, act="RELU"),
+    "fc_per_channel_batch2": lambda: fully_connected(11, batch=2, per_channel=True, act="RELU6"),
+    "fc_sparse_80": lambda: fully_connected(12, k=100, n=20, sparsity=0.8),
+    "add_same_shape_relu": lambda: binary(13, "ADD", [1, 4, 5, 3], [1, 4, 5, 3], [1, 4, 5, 3], act="RELU"),
+    "add_broadcast_channels": lambda: binary(14, "ADD", [1, 4, 5, 3], [1, 1, 1, 3], [1, 4, 5, 3]),
+    "add_const_broadcast": lambda: binary(15, "ADD", [1, 4, 5, 3], [1, 4, 1, 3], [1, 4, 5, 3], const_b=True),
+    "mul_same_shape": lambda: binary(16, "MUL", [1, 6, 7], [1, 6, 7], [1, 6, 7], act="RELU6"),
+    "mul_broadcast_rows": lambda: binary(17, "MUL", [1, 4, 5, 3], [1, 4, 1, 1], [1, 4, 5, 3]),
+    "mul_const_broadcast": lambda: binary(18, "MUL", [2, 5], [1, 5], [2, 5], const_b=True),
+    "avgpool_same_stride2": lambda: pool(19, "AVERAGE_POOL_2D", act="RELU"),
+    "avgpool_valid_global": lambda: pool(20, "AVERAGE_POOL_2D", hw=(5, 5), f=(5, 5), stride=(1, 1), padding="VALID"),
+    "maxpool_same_stride2": lambda: pool(21, "MAX_POOL_2D"),
+    "maxpool_valid_2x2": lambda: pool(22, "MAX_POOL_2D", hw=(8, 6), f=(2, 2), padding="VALID", act="RELU6"),
+    "softmax_rows": lambda: unary(23, "SOFTMAX", (3, 10), 1.0 / 256, -128, "SoftmaxOptions", beta=1.0),
+    "softmax_beta_wide": lambda: unary(24, "SOFTMAX", (1, 37), 1.0 / 256, -128, "SoftmaxOptions", beta=0.7),
+    "logistic": lambda: unary(25, "LOGISTIC", (1, 64), 1.0 / 256, -128),
+    "relu_requantized": lambda: unary(26, "RELU"),
+    "relu6": lambda: unary(27, "RELU6"),
+    "quantize_int8_requant": lambda: unary(28, "QUANTIZE"),
+    "dequantize_quantize_float": lambda: float_roundtrip(29),
+    "mean_spatial_keepdims": lambda: mean(30, [1, 5, 6, 7], [1, 2], True),
+    "mean_last_axis_drop": lambda: mean(31, [1, 4, 9], [2], False),
+    "pad_4d": lambda: pad(32),
+    "concat_channels_const": lambda: concat(33, 3),
+    "concat_height": lambda: concat(34, 1),
+    "reshape_in_place": lambda: reshape_chain(35),
+}
+
+
+def test_cases_cover_every_listed_operator():
+    from tinyopt.analysis.reader import read_tflite
+    seen = set()
+    for make in CASES.values():
+        seen.update(read_tflite(make()).opcodes)
+    assert AOT_OPS <= seen, sorted(AOT_OPS - seen)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_operator_bit_exact(name, tmp_path):
+    check_bit_exact(CASES[name](), tmp_path, samples=60, seed=len(name))
+
+
+@pytest.mark.parametrize("name", ["conv_sparse_75", "depthwise_mult3_valid_dilation", "add_broadcast_channels",
+                                  "softmax_beta_wide", "logistic", "mean_spatial_keepdims", "pad_4d",
+                                  "dequantize_quantize_float", "fc_sparse_80", "concat_channels_const"])
+def test_operator_sanitizers(name, tmp_path):
+    check_bit_exact(CASES[name](), tmp_path, samples=30, sanitize=True)
+
+
+def test_sparse_layers_are_chosen_and_smaller(tmp_path):
+    lib, _ = check_bit_exact(fully_connected(40, k=256, n=32, sparsity=0.75), tmp_path, samples=20)
+    (layer,) = lib.summary["sparse_layers"]
+    assert layer["sparse_bytes"] <= 0.5 * layer["dense_bytes"]
+    dense = check_bit_exact(fully_connected(40, k=256, n=32, sparsity=0.75), tmp_path / "d", samples=20,
+                            options={"sparse": False})[0]
+    assert dense.summary["sparse_layers"] == []
+    assert lib.summary["weight_bytes"] < dense.summary["weight_bytes"]
+    # an unpruned layer stays dense
+    unpruned = check_bit_exact(fully_connected(41, k=64, n=8), tmp_path / "u", samples=5)[0]
+    assert unpruned.summary["sparse_layers"] == []
