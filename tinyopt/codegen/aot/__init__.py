@@ -2,7 +2,8 @@
 
 model_library(model) lowers the graph (graph.py), plans one static activation buffer
 (planner.py), chooses dense or sparse storage per layer (sparse.py) and renders
-lib/tinyopt_model/ from firmware_templates/aot/ behind the common tinyopt_model.h."""
+lib/tinyopt_model/ from firmware_templates/aot/ behind the common tinyopt_model.h (which,
+with library.json, the project generator writes for every backend)."""
 from __future__ import annotations
 
 import hashlib
@@ -48,11 +49,10 @@ def model_library(model, analysis=None, board=None, options=None) -> ModelLibrar
     files = {
         KERNEL_FILE: render("aot/tinyopt_model_aot.c.j2", **values),
         "tinyopt_aot_math.h": render("aot/tinyopt_aot_math.h.j2", model_name=name),
-        "tinyopt_model.h": render("common/tinyopt_model.h.j2", backend="aot", model_name=name),
-        "library.json": render("aot/library.json.j2", model_name=name, build_flags=BUILD_FLAGS),
     }
     summary = {
         "backend": "aot",
+        "model_name": name,
         "activation_bytes": arena_bytes,
         "weight_bytes": low.weight_bytes,
         "dense_weight_bytes": low.dense_weight_bytes,
