@@ -40,7 +40,7 @@ def test_real_board_files(name):
         assert "cmsis-nn" in b.tflm["kernels"]
         # pinned by commit: the library is not versioned in a registry
         assert re.search(r"#[0-9a-f]{40}$", b.tflm["lib_deps"][0])
-        assert b.timer == ("micros" if b.cpu == "Cortex-M0+" else "dwt")
+        assert b.timer == ("rp2040_timer" if b.family == "rp2040" else "dwt")
 
 
 def test_boards_cli_table_and_json():

@@ -156,7 +156,7 @@ def test_cortex_m_glue_uses_dwt_with_fallback(generated):
     glue = (generated("teensy41", "cnn").path / "src/platform_arduino.cpp").read_text()
     assert "#define TINYOPT_TIMER_DWT 1" in glue and "micros64" in glue
     pico = (generated("pico", "cnn").path / "src/platform_arduino.cpp").read_text()
-    assert "#define TINYOPT_TIMER_MICROS 1" in pico
+    assert "#define TINYOPT_TIMER_RP2040_TIMER 1" in pico and "0x40054024u" in pico
     # TFLM's Arduino library leaves DebugLog to the target on every board but the Nano 33 BLE
     assert 'extern "C" void DebugLog(const char *s)' in pico
 

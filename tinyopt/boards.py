@@ -9,7 +9,7 @@ from tinyopt.errors import TinyoptError
 from tinyopt.paths import BOARDS_DIR
 
 FAMILIES = {"esp32", "cortex-m", "rp2040", "qemu-m4", "host"}
-TIMERS = {"esp_timer", "dwt", "systick", "micros"}
+TIMERS = {"esp_timer", "dwt", "systick", "micros", "rp2040_timer"}
 BACKENDS = {"tflm", "aot"}
 
 
