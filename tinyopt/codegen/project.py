@@ -23,7 +23,7 @@ from tinyopt.codegen.names import c_identifier, safe_label
 from tinyopt.codegen.render import render
 from tinyopt.errors import TinyoptError
 from tinyopt.output_dir import check_writable, staged_output
-from tinyopt.paths import TEMPLATES_DIR
+from tinyopt.paths import BOARDS_DIR, TEMPLATES_DIR
 
 BACKENDS = {"tflm": "tinyopt.codegen.tflm", "aot": "tinyopt.codegen.aot"}
 # Board glue folder per family (a board file may name its own with `glue = "..."`).
@@ -145,6 +145,15 @@ def _render_or_copy(template_rel: Path, ctx: dict) -> str:
     return (TEMPLATES_DIR / template_rel).read_text()
 
 
+def _platform_spec(spec: str) -> str:
+    """A relative `file://NAME` or `symlink://NAME` platform is a dev-platform of tinyopt's
+    own in boards/ (the emulated board's): platformio.ini needs its absolute path."""
+    for scheme in ("file://", "symlink://"):
+        if spec.startswith(scheme) and not spec[len(scheme):].startswith("/"):
+            return scheme + str((BOARDS_DIR / spec[len(scheme):]).resolve())
+    return spec
+
+
 def _ini_value(value) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -198,7 +207,7 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
     if not is_idf:   # ESP-IDF components take their flags from CMake (see the glue)
         build_flags = lib.build_flags + [f for f in build_flags if f not in lib.build_flags]
     ctx = {
-        "board": board, "pio": {"platform": pio["platform"], "board": pio["board"],
+        "board": board, "pio": {"platform": _platform_spec(pio["platform"]), "board": pio["board"],
                                 "framework": pio.get("framework", "")},
         "pio_extra": pio_extra, "env_name": c_identifier(board.name, "board"),
         "backend": backend, "model_name": model_name, "model_sha16": sha[:16],

@@ -1,0 +1,98 @@
+"""SCons build script of tinyopt's qemu-m4 dev-platform: bare-metal Cortex-M4F firmware with
+the system's arm-none-eabi-gcc (newlib-nano), the project's own startup code and linker
+script (src/startup_qemu_m4.c, qemu_m4.ld from tinyopt's firmware_templates/qemu/), a size
+check against the board's maximum sizes like a real board's, and an upload that starts
+qemu-system-arm (builder/qemu_launch.py)."""
+import os
+import sys
+
+from SCons.Script import AlwaysBuild, Builder, COMMAND_LINE_TARGETS, Default, DefaultEnvironment
+
+env = DefaultEnvironment()
+platform = env.PioPlatform()
+board = env.BoardConfig()
+
+MACHINE_FLAGS = ["-mcpu=%s" % board.get("build.cpu", "cortex-m4"), "-mthumb",
+                 "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+
+env.Replace(
+    AR="arm-none-eabi-gcc-ar",
+    AS="arm-none-eabi-as",
+    CC="arm-none-eabi-gcc",
+    CXX="arm-none-eabi-g++",
+    GDB="arm-none-eabi-gdb",
+    OBJCOPY="arm-none-eabi-objcopy",
+    RANLIB="arm-none-eabi-gcc-ranlib",
+    SIZETOOL="arm-none-eabi-size",
+    ARFLAGS=["rc"],
+    PROGNAME="firmware",
+    PROGSUFFIX=".elf",
+    # Flash: code, constants and the initial values of .data; RAM: .data and .bss (as the
+    # ststm32 platform counts them: stack and heap are what is left).
+    SIZEPROGREGEXP=r"^(?:\.isr_vector|\.text|\.rodata|\.data|\.ARM\.exidx|\.ARM\.extab|"
+                   r"\.preinit_array|\.init_array|\.fini_array)\s+(\d+).*",
+    SIZEDATAREGEXP=r"^(?:\.data|\.bss)\s+(\d+).*",
+    SIZECHECKCMD="$SIZETOOL -A -d $SOURCES",
+    SIZEPRINTCMD="$SIZETOOL -B -d $SOURCES",
+)
+
+env.Append(
+    ASFLAGS=MACHINE_FLAGS,
+    ASPPFLAGS=["-x", "assembler-with-cpp"],
+    CCFLAGS=MACHINE_FLAGS + ["-Os", "-ffunction-sections", "-fdata-sections", "-Wall"],
+    CFLAGS=["-std=gnu11"],
+    CXXFLAGS=["-std=gnu++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics",
+              "-fno-use-cxa-atexit"],
+    CPPDEFINES=["TINYOPT_QEMU_M4", ("F_CPU", board.get("build.f_cpu", "25000000L"))],
+    LINKFLAGS=MACHINE_FLAGS + ["-Wl,--gc-sections", "--specs=nano.specs", "-nostartfiles",
+                               "-Wl,--no-warn-rwx-segments"],
+    LIBS=["m", "stdc++", "c", "gcc"],
+    BUILDERS=dict(
+        ElfToBin=Builder(action=env.VerboseAction("$OBJCOPY -O binary $SOURCES $TARGET",
+                                                  "Building $TARGET"), suffix=".bin")),
+)
+# C++ sources (TFLM) need g++ as the linker driver.
+env.Replace(LINK="$CXX")
+
+# The linker script lives in the generated project (board_build.ldscript, default qemu_m4.ld).
+ldscript = board.get("build.ldscript", "qemu_m4.ld")
+if not os.path.isabs(ldscript):
+    ldscript = os.path.join(env.subst("$PROJECT_DIR"), ldscript)
+if not os.path.isfile(ldscript) and not env.GetOption("clean"):
+    sys.stderr.write("Error: linker script %s not found; regenerate the project with tinyopt "
+                     "(it writes qemu_m4.ld for the qemu-m4 board)\n" % ldscript)
+    env.Exit(1)
+env.Replace(LDSCRIPT_PATH=ldscript)
+
+target_elf = None
+if "nobuild" in COMMAND_LINE_TARGETS:
+    target_elf = os.path.join("$BUILD_DIR", "${PROGNAME}.elf")
+    target_bin = os.path.join("$BUILD_DIR", "${PROGNAME}.bin")
+else:
+    target_elf = env.BuildProgram()
+    target_bin = env.ElfToBin(os.path.join("$BUILD_DIR", "${PROGNAME}"), target_elf)
+    env.Depends(target_bin, "checkprogsize")
+
+AlwaysBuild(env.Alias("nobuild", target_bin))
+target_buildprog = env.Alias("buildprog", target_bin, target_bin)
+
+target_size = env.AddPlatformTarget(
+    "size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Calculating size $SOURCE"),
+    "Program Size", "Calculate program size")
+
+LAUNCHER = os.path.join(platform.get_dir(), "builder", "qemu_launch.py")
+qemu_args = '--machine %s --cpu %s --icount-shift %d --timeout %d' % (
+    board.get("qemu.machine", "mps2-an386"), board.get("qemu.cpu", "cortex-m4"),
+    int(board.get("qemu.icount_shift", 0)), int(board.get("qemu.boot_timeout_s", 60)))
+env.Replace(
+    UPLOADCMD='"$PYTHONEXE" "%s" start --elf $SOURCE --project "$PROJECT_DIR" %s' % (LAUNCHER, qemu_args),
+    STOPCMD='"$PYTHONEXE" "%s" stop --project "$PROJECT_DIR"' % LAUNCHER,
+)
+env.AddPlatformTarget(
+    "upload", target_elf, [env.VerboseAction("$UPLOADCMD", "Starting the emulator (qemu-system-arm)")],
+    "Upload", "Start qemu-system-arm with the firmware, UART0 on a pseudo-terminal")
+env.AddPlatformTarget(
+    "stop", None, [env.VerboseAction("$STOPCMD", "Stopping the emulator")],
+    "Stop emulator", "End the qemu-system-arm started by upload")
+
+Default([target_buildprog, target_size])
