@@ -42,4 +42,7 @@ def command(model, board, backend, out, arena_placement, force, as_json):
                       f"ops {', '.join(lib.get('ops', []))}")
     if meta.get("fit"):
         console.print(f"  {meta['fit']['verdict']}")
-    console.print(f"  serial {meta['serial']['baud']} baud; next: cd {out} && pio run -t upload")
+    if project.board == "host":
+        console.print("  host build: see tinyopt/codegen/host_build.py (needs TINYOPT_TFLM_DIR for tflm)")
+    else:
+        console.print(f"  serial {meta['serial']['baud']} baud; next: cd {out} && pio run -t upload")
