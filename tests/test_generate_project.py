@@ -211,6 +211,12 @@ def test_float_model_is_refused_with_the_audit_error(tmp_path):
     assert not (tmp_path / "fw").exists()
 
 
+def test_hybrid_model_is_refused_with_the_audit_error(tmp_path):
+    proc = run_tinyopt("generate", tiny_cnn(int8=False, hybrid=True), "--board", "pico", "-o", tmp_path / "fw")
+    assert_one_line_error(proc, "float32", "int8")   # the audit names the float part
+    assert not (tmp_path / "fw").exists()
+
+
 def test_model_that_does_not_fit_is_refused_with_numbers(tmp_path):
     small = dataclasses.replace(load_board("pico"), name="tiny-board", flash_bytes=64 * 1024,
                                 ram_bytes=32 * 1024, runtime_flash_bytes=16 * 1024,

@@ -26,11 +26,13 @@ def _keras_cnn():
     return keras.Model(inp, out)
 
 
-def _convert(int8: bool) -> bytes:
+def _convert(int8: bool, hybrid: bool = False) -> bytes:
     import tensorflow as tf
     model = _keras_cnn()
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if int8:
+    if hybrid:   # dynamic-range: int8 weights, float activations
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif int8:
         rng = np.random.default_rng(3)
 
         def representative():
@@ -45,9 +47,10 @@ def _convert(int8: bool) -> bytes:
 
 
 @functools.lru_cache(maxsize=None)
-def tiny_cnn(int8: bool = True) -> Path:
-    """Path of the converted tiny CNN (int8 or float), written once per session."""
+def tiny_cnn(int8: bool = True, hybrid: bool = False) -> Path:
+    """Path of the converted tiny CNN (int8, float or hybrid), written once per session."""
     folder = Path(tempfile.mkdtemp(prefix="tinyopt-tiny-cnn-"))
-    path = folder / ("tiny_cnn_int8.tflite" if int8 else "tiny_cnn_float.tflite")
-    path.write_bytes(_convert(int8))
+    kind = "hybrid" if hybrid else ("int8" if int8 else "float")
+    path = folder / f"tiny_cnn_{kind}.tflite"
+    path.write_bytes(_convert(int8, hybrid))
     return path
