@@ -125,6 +125,24 @@ class _Lowerer:
         self.out.other_const_bytes += 4 * channels
         return self.const(prefix + "_bias", "int32_t", b.data)
 
+    def folded(self, op: Operator, bias_idx: int, w2: np.ndarray, in_off: int, prefix: str):
+        """bias + in_off * sum(weights) per output channel: lets kernels drop the per-MAC
+        input-offset add where no padding is involved. The integer sum is the same, so the
+        result stays bit-exact. None when a value would not fit int32."""
+        b = self.t(bias_idx).data.astype(np.int64) if bias_idx >= 0 else np.zeros(w2.shape[0], np.int64)
+        f = b + int(in_off) * w2.astype(np.int64).sum(axis=1)
+        if f.min() < -(1 << 31) or f.max() >= (1 << 31):
+            return None
+        self.out.other_const_bytes += 4 * f.size
+        return self.const(prefix + "_fold", "int32_t", f.astype(np.int32))
+
+    def drop_const(self, name: str) -> None:
+        for c in self.out.consts:
+            if c.name == name:
+                self.out.other_const_bytes -= c.values.size * c.values.itemsize
+        self.out.consts = [c for c in self.out.consts if c.name != name]
+        return None
+
     def weights(self, op: Operator, idx: int) -> Tensor:
         w = self.t(idx)
         if w.dtype != "INT8" or w.data is None:
@@ -215,7 +233,16 @@ class _Lowerer:
                  PH=self.padding(o.get("padding"), SH, DH, H, KH, OH),
                  PW=self.padding(o.get("padding"), SW, DW, W, KW, OW),
                  in_off=-zx, out_zp=zy, lo=lo, hi=hi, x={"tensor": x}, y={"tensor": y})
-        p["bias"] = self.bias(op, op.inputs[2] if len(op.inputs) > 2 else -1, prefix, O)
+        bias_idx = op.inputs[2] if len(op.inputs) > 2 else -1
+        p["bias"] = self.bias(op, bias_idx, prefix, O)
+        w2 = w.data.reshape(-1, O).T if depthwise else w.data.reshape(O, -1)
+        p["fold"] = self.folded(op, bias_idx, w2, -zx, prefix)
+        # every window inside the input: no border path, only the folded bias is needed
+        p["all_interior"] = bool(p["PH"] == 0 and p["PW"] == 0 and (OH - 1) * SH + (KH - 1) * DH <= H - 1
+                                 and (OW - 1) * SW + (KW - 1) * DW <= W - 1)
+        if p["fold"] and p["all_interior"] and p["bias"]:
+            p["bias"] = self.drop_const(p["bias"])
+        p["block"] = max(d for d in range(1, 33) if O % d == 0)
         self.multipliers(prefix, quant.conv_multipliers(sx, w.scales, sy, O), p)
         if depthwise:
             if O % C:
@@ -254,7 +281,11 @@ class _Lowerer:
         sy, zy = self.qp(ty)
         lo, hi = self.range_(op, ty)
         p = dict(B=B, K=K, O=O, in_off=-zx, out_zp=zy, lo=lo, hi=hi, x={"tensor": x}, y={"tensor": y})
-        p["bias"] = self.bias(op, op.inputs[2] if len(op.inputs) > 2 else -1, prefix, O)
+        bias_idx = op.inputs[2] if len(op.inputs) > 2 else -1
+        p["bias"] = self.bias(op, bias_idx, prefix, O)
+        p["fold"] = self.folded(op, bias_idx, w.data.reshape(O, K), -zx, prefix)
+        if p["fold"] and p["bias"]:
+            p["bias"] = self.drop_const(p["bias"])
         if w.scales.size > 1:
             pairs = quant.conv_multipliers(sx, w.scales, sy, O)
         else:

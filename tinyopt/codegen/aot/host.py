@@ -14,7 +14,7 @@ from tinyopt.errors import TinyoptError
 from .render import render
 
 WARN_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
-SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+SANITIZE_FLAGS = ["-fsanitize=address,undefined,pointer-overflow", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
 
 def write_library(lib: ModelLibrary, folder: Path) -> Path:
