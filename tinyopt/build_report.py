@@ -1,0 +1,97 @@
+"""The `tinyopt build` report in people's terms: report.md and latency.png next to report.json."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _num(v, digits=1, unit=""):
+    if v is None:
+        return "–"
+    if isinstance(v, float) and digits == 0:
+        v = round(v)
+    return (f"{v:,.{digits}f}" if isinstance(v, float) else f"{v:,}") + (f" {unit}" if unit else "")
+
+
+def _pct(v):
+    return "–" if v is None else f"{100 * v:.1f} %"
+
+
+def write_latency_plot(report: dict, folder: Path) -> Path | None:
+    """Per-window latency (µs per inference) with its median; None when nothing was measured."""
+    lat = (report.get("measure") or {}).get("latency_us")
+    if not lat or not lat.get("per_window"):
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    values = lat["per_window"]
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot(range(1, len(values) + 1), values, "o-", label="window")
+    ax.axhline(lat["median"], color="tab:red", linestyle="--", label=f"median {lat['median']:.1f} µs")
+    ax.set_xlabel("window")
+    ax.set_ylabel("µs per inference")
+    board = report.get("board", {})
+    title = f"{board.get('name', '')} · {report.get('backend', '')}"
+    if board.get("emulated"):
+        title += " (emulated: QEMU virtual time)"
+    ax.set_title(title, fontsize=10)
+    lo, hi = min(values), max(values)
+    pad = max((hi - lo) * 0.5, hi * 0.01, 1e-3)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(folder) / "latency.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_markdown(report: dict, folder: Path) -> Path:
+    board = report.get("board", {})
+    lines = [f"# tinyopt build: {board.get('name', '?')} · {report.get('backend', '?')}", "",
+             f"Status: **{report.get('status', '?')}**", ""]
+    model = report.get("model", {})
+    int8 = model.get("int8", {})
+    if model:
+        lines.append(f"- model: {model.get('model', {}).get('path') or model.get('path', '?')}")
+        if int8.get("accuracy") is not None:
+            lines.append(f"- int8 accuracy (TFLM runtime, validation data): {_pct(int8['accuracy'])}")
+    analysis = report.get("analysis", {})
+    if analysis:
+        totals = analysis.get("totals", {})
+        lines.append(f"- {_num(totals.get('macs'), 0)} MACs, model {_num(totals.get('model_bytes'), 0)} bytes, "
+                     f"arena {_num(analysis.get('arena', {}).get('firmware_bytes'), 0)} bytes")
+    build = report.get("build")
+    if build:
+        lines += ["", "| build (PlatformIO) | used | of |", "|---|---|---|",
+                  f"| flash | {_num(build.get('flash_bytes'), 0)} B | {_num(build.get('flash_max'), 0)} B |",
+                  f"| RAM (static) | {_num(build.get('ram_bytes'), 0)} B | {_num(build.get('ram_max'), 0)} B |"]
+    m = report.get("measure")
+    if m:
+        lat, cyc, out = m.get("latency_us") or {}, m.get("cycles") or {}, m.get("outputs") or {}
+        cyc_label = "emulated cycles (instructions)" if board.get("emulated") else "cycles"
+        lines += ["", f"Measured over serial: {m.get('windows')} windows × {m.get('runs')} inferences "
+                      f"(warm-up {m.get('warmup')}), timer `{m.get('timer')}`.", "",
+                  "| per inference | median | min | p90 | max |", "|---|---|---|---|---|",
+                  f"| latency (µs) | {_num(lat.get('median'))} | {_num(lat.get('min'))} | "
+                  f"{_num(lat.get('p90'))} | {_num(lat.get('max'))} |"]
+        if cyc:
+            lines.append(f"| {cyc_label} | {_num(cyc.get('median'), 0)} | {_num(cyc.get('min'), 0)} | "
+                         f"{_num(cyc.get('p90'), 0)} | {_num(cyc.get('max'), 0)} |")
+        if out.get("inputs"):
+            lines += ["", f"On-device outputs vs the TFLM Python runtime over {out['inputs']} inputs "
+                          f"({out.get('source', '')}): {out['exact_matches']} byte-exact "
+                          f"({_pct(out['exact_match_rate'])}), max |diff| {out['max_abs_diff']} int8 steps, "
+                          f"top-1 agreement {_pct(out['top1_agreement'])}."]
+        if m.get("note"):
+            lines += ["", f"> {m['note']}"]
+        if report.get("plot"):
+            lines += ["", f"![latency per window]({report['plot']})"]
+    for note in report.get("notes", []):
+        lines += ["", f"> {note}"]
+    if report.get("timings_s"):
+        lines += ["", "| stage | seconds |", "|---|---|"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in report["timings_s"].items()]
+    path = Path(folder) / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

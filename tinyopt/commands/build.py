@@ -1,0 +1,68 @@
+import click
+
+from tinyopt.commands.common import console, emit_json, force_option, json_option
+from tinyopt.commands.keras_options import (convert_options, data_option, make_convert_options,
+                                            model_argument, optimize_options)
+
+
+@click.command("build")
+@model_argument
+@click.option("--board", required=True, help="Board name (boards/NAME.toml); `tinyopt boards` lists them.")
+@click.option("--backend", type=click.Choice(["aot", "tflm"]), default="aot", show_default=True,
+              help="aot: the model compiled to plain C; tflm: C array + TFLM interpreter.")
+@data_option
+@optimize_options
+@convert_options
+@click.option("--port", default=None, help="Serial/upload port (default: found by the board's USB VID:PID).")
+@click.option("--runs", type=click.IntRange(1, 100000), default=None,
+              help="Inferences per measurement window (default: ~0.25 s of device time).")
+@click.option("--warmup", type=click.IntRange(0, 10000), default=1, show_default=True)
+@click.option("--windows", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--count", type=click.IntRange(0, 100000), default=20, show_default=True,
+              help="Inputs whose on-device outputs are compared with the TFLM runtime.")
+@click.option("--keep-running", is_flag=True, help="Emulated board: leave the emulator running at the end.")
+@click.option("-o", "--out", "out", type=click.Path(), required=True, help="Output directory.")
+@force_option
+@json_option
+def command(model, board, backend, data, port, runs, warmup, windows, count, keep_running, out, force,
+            as_json, **kw):
+    """Run every stage: (optimize) -> convert -> analyze -> generate -> build -> flash -> measure.
+
+    MODEL is a .keras, .h5 or SavedModel directory, or an int8 .tflite (default: the bundled
+    demo CNN and its data). With --data and --prune/--cluster the model is optimized first.
+    OUT gets model/, project/, report.json, report.md and latency.png.
+
+    \b
+    Examples:
+      tinyopt build --board qemu-m4 -o out/                   # demo model, emulated board
+      tinyopt build --board qemu-m4 --backend tflm -o out/    # needs TINYOPT_TFLM_DIR
+      tinyopt build model.keras --data d.npz --prune 0.75 --board esp32 -o out/
+    """
+    from tinyopt.commands.measure import print_measurement
+    from tinyopt.measure import Measurement
+    from tinyopt.optimize import OptimizeOptions
+    from tinyopt.pipeline import BuildOptions, run
+    from tinyopt.progress import make_progress
+    opts = OptimizeOptions(prune=kw["prune"], prune_pattern=kw["prune_pattern"], cluster=kw["cluster"],
+                           qat=kw["qat"], epochs=kw["epochs"], batch_size=kw["batch_size"],
+                           learning_rate=kw["learning_rate"], seed=kw["seed"])
+    options = BuildOptions(board=board, backend=backend, model=model, data=data,
+                           optimize=opts if opts.any else None, convert=make_convert_options(kw),
+                           port=port, runs=runs, warmup=warmup, windows=windows, count=count,
+                           force=force, keep_running=keep_running)
+    with make_progress() as progress:
+        outcome = run(options, out, progress)
+    report = outcome.report
+    if as_json:
+        emit_json(report)
+    b = report.get("build", {})
+    console.print(f"[bold]{outcome.out}[/]: {report['board']['name']} · {report['backend']} · {report['status']}")
+    if b:
+        console.print(f"  flash {b.get('flash_bytes')} of {b.get('flash_max')} bytes, "
+                      f"RAM {b.get('ram_bytes')} of {b.get('ram_max')} bytes")
+    m = report.get("measure")
+    if m:
+        print_measurement(Measurement(**{k: m.get(k) for k in (
+            "board", "port", "timer", "device", "runs", "warmup", "windows", "latency_us", "cycles",
+            "outputs", "complete", "error")}, emulated=report["board"]["emulated"]))
+    console.print(f"  report: {outcome.out / 'report.md'}")
