@@ -72,3 +72,28 @@ def test_int16_activations_are_refused():
     g.op("RELU", [x], [y])
     err = _error(g.build([x], [y]))
     assert "INT16" in err.message and "--backend tflm" in err.hint
+
+
+def test_generate_cli_refuses_unsupported_operator_in_one_line(tmp_path):
+    from conftest import assert_one_line_error, run_tinyopt
+    g = GraphBuilder(0)
+    x, y = g.act([1, 16]), g.act([1, 16], 1.0 / 128, 0)
+    g.op("TANH", [x], [y])
+    model = tmp_path / "tanh.tflite"
+    model.write_bytes(g.build([x], [y]))
+    proc = run_tinyopt("generate", model, "--board", "qemu-m4", "--backend", "aot", "-o", tmp_path / "fw")
+    assert_one_line_error(proc, "TANH", "--backend tflm")
+    assert not (tmp_path / "fw").exists()
+
+
+def test_generate_cli_refuses_float_model_in_one_line(tmp_path):
+    from conftest import assert_one_line_error, run_tinyopt
+    g = GraphBuilder(0)
+    x = g.tensor([1, 8], "FLOAT32")
+    w = g.tensor([4, 8], "FLOAT32", data=np.ones((4, 8), np.float32))
+    y = g.tensor([1, 4], "FLOAT32")
+    g.op("FULLY_CONNECTED", [x, w, -1], [y], "FullyConnectedOptions", fusedActivationFunction="NONE")
+    model = tmp_path / "float.tflite"
+    model.write_bytes(g.build([x], [y]))
+    proc = run_tinyopt("generate", model, "--board", "qemu-m4", "--backend", "aot", "-o", tmp_path / "fw")
+    assert_one_line_error(proc, "float", "int8")

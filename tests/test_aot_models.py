@@ -44,3 +44,12 @@ def test_pruned_demo_bit_exact_and_sparse(pruned_demo_tflite, tmp_path):
     s = lib.summary
     assert s["sparse_layers"], "no layer of the 75 % pruned demo was stored sparse"
     assert s["weight_bytes"] <= 0.5 * s["dense_weight_bytes"], s
+
+
+@pytest.mark.slow
+def test_resnet_h5_converted_by_tinyopt_bit_exact(tmp_path):
+    """ResNet-8 from the Keras file, through tinyopt's own int8 conversion."""
+    out = tmp_path / "resnet"
+    run_tinyopt("convert", mlperf_model("pretrainedResnet.h5"), "--calibrate-random", "--calibration", "16",
+                "-o", out, check=True)
+    _check((out / "model_int8.tflite").read_bytes(), tmp_path)
