@@ -229,3 +229,11 @@ def test_sparse_layers_are_chosen_and_smaller(tmp_path):
     # an unpruned layer stays dense
     unpruned = check_bit_exact(fully_connected(41, k=64, n=8), tmp_path / "u", samples=5)[0]
     assert unpruned.summary["sparse_layers"] == []
+
+
+@pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith(("conv", "depthwise", "fc", "reshape"))))
+def test_operator_bit_exact_without_bias_folding(name, tmp_path, monkeypatch):
+    """The path taken when bias + offset * sum(weights) would overflow int32: offsets per MAC."""
+    from tinyopt.codegen.aot import graph
+    monkeypatch.setattr(graph._Lowerer, "folded", lambda self, *args: None)
+    check_bit_exact(CASES[name](), tmp_path, samples=20, sanitize=name.endswith(("sparse_75", "dilation")))
