@@ -1,5 +1,6 @@
 """The generated firmware, compiled for the host with g++ against a TFLM source tree
-(TINYOPT_TFLM_DIR) and driven over its pseudo-terminal like a board: golden check, every
+(TINYOPT_TFLM_DIR) and driven over its pseudo-terminal like a board, by tinyopt's own
+serial client (tinyopt.serial_link), not by reading stdout: golden check, every
 MLPerf Tiny command, and outputs for 20 inputs sent with `db load` equal to the
 tflite_micro runtime's, byte for byte."""
 from __future__ import annotations
@@ -15,11 +16,10 @@ from conftest import mlperf_model
 from tiny_models import tiny_cnn
 from tinyopt.codegen.host_build import build_host_firmware, tflm_tree_from_env
 from tinyopt.codegen.project import generate
+from tinyopt.serial_link import DeviceLink
 from tinyopt.tflm_runtime import Runner
 
 pytestmark = pytest.mark.slow
-
-CHUNK = 250   # bytes per "db HEX%" command (the EEMBC runner sends small chunks too)
 
 
 def _tree():
@@ -30,37 +30,24 @@ def _tree():
 
 
 class Device:
-    """The MLPerf Tiny protocol over pyserial (until tinyopt.serial_link lands)."""
+    """tinyopt's own serial client (tinyopt.serial_link.DeviceLink) on the firmware's pty."""
 
     def __init__(self, port: str, timeout: float = 30.0):
-        import serial
-        self.port = serial.Serial(port, 115200, timeout=timeout)
+        self.link = DeviceLink(port, 115200, timeout=timeout).open()
 
-    def read_until_ready(self) -> list[str]:
-        lines = []
-        while True:
-            raw = self.port.readline()
-            if not raw:
-                raise AssertionError(f"timeout waiting for m-ready; got {lines}")
-            text = raw.decode("ascii").rstrip("\r\n")
-            lines.append(text)
-            if text == "m-ready":
-                return lines
-
-    def command(self, text: str) -> list[str]:
-        self.port.write(f"{text}%".encode("ascii"))
-        return self.read_until_ready()
-
-    def load(self, data: bytes) -> list[str]:
-        lines = self.command(f"db load {len(data)}")
-        assert lines == [f"m-[Expecting {len(data)} bytes]", "m-ready"], lines
-        for i in range(0, len(data), CHUNK):
-            lines = self.command("db " + data[i:i + CHUNK].hex())
-        assert lines == ["m-load-done", "m-ready"], lines
+    def boot_lines(self) -> list[str]:
+        deadline = time.monotonic() + 30
+        lines = [self.link.read_line(deadline, "the boot lines")]
+        while lines[-1] != "m-ready":
+            lines.append(self.link.read_line(deadline, "the boot lines"))
         return lines
 
+    def command(self, text: str) -> list[str]:
+        """The answer's lines, m-ready included (errors are answers here, not failures)."""
+        return self.link.command(text, allow_error=True) + ["m-ready"]
+
     def close(self):
-        self.port.close()
+        self.link.close()
 
 
 @pytest.fixture
@@ -93,8 +80,11 @@ def _results(line: str) -> list[float]:
 
 def _check_protocol(device: Device, project, raw: bytes, inputs: int = 20):
     meta = project.metadata
-    boot = device.read_until_ready()
+    boot = device.boot_lines()
     assert boot == ["m-golden-pass", "m-init-done", "m-ready"], boot
+    hello = device.link.handshake()
+    assert (hello.name, hello.model) == ("tinyopt", meta["model"]["name"])
+    assert hello.extra["backend"] == "tflm" and hello.extra["input-bytes"] == meta["input"]["bytes"]
 
     assert device.command("name") == ["m-name-dut-[tinyopt]", "m-ready"]
     assert device.command("profile") == ["m-profile-[tinyopt]", f"m-model-[{meta['model']['name']}]", "m-ready"]
@@ -117,7 +107,7 @@ def _check_protocol(device: Device, project, raw: bytes, inputs: int = 20):
     rng = np.random.default_rng(11)
     for k in range(inputs):
         x = rng.integers(-128, 128, size=meta["input"]["bytes"], dtype=np.int8)
-        device.load(x.tobytes())
+        device.link.load_input(x.tobytes())
         if k == 0:   # db print shows what was loaded
             dump = device.command(f"db print 40 8")
             assert "".join(l[len("m-buffer-"):] for l in dump[:-1]) == x.tobytes()[8:48].hex()
@@ -131,10 +121,9 @@ def _check_protocol(device: Device, project, raw: bytes, inputs: int = 20):
         assert re.fullmatch(r"m-infer-cycles-\d+", lines[7]) and lines[8] == "m-ready"
         deq = (expected.astype(np.float32) - zp) * np.float32(scale)
         assert np.allclose(_results(lines[6]), deq, atol=0.0015), (lines[6], deq)
-        res = device.command("results")
-        got = np.array(re.fullmatch(r"m-results-int8-\[(.*)\]", res[1]).group(1).split(","), int)
-        assert np.array_equal(got, expected.astype(int)), (k, got, expected)
-        assert res[0] == lines[6]
+        floats, ints = device.link.results()
+        assert np.array_equal(np.array(ints), expected.astype(int)), (k, ints, expected)
+        assert floats == _results(lines[6])
 
 
 def test_host_firmware_tiny_cnn(firmware):
@@ -169,7 +158,7 @@ def test_golden_mismatch_is_reported(firmware, tmp_path):
     try:
         port = re.search(r"(/dev/pts/\d+)", proc.stdout.readline()).group(1)
         device = Device(port)
-        assert device.read_until_ready() == ["m-golden-fail-[mismatches=1]", "m-init-done", "m-ready"]
+        assert device.boot_lines() == ["m-golden-fail-[mismatches=1]", "m-init-done", "m-ready"]
         device.close()
         assert proc.wait(timeout=10) == 0
     finally:
@@ -179,7 +168,7 @@ def test_golden_mismatch_is_reported(firmware, tmp_path):
 
 def test_bad_db_commands_answer_errors(firmware):
     device, project, _ = firmware(tiny_cnn(), "errors")
-    device.read_until_ready()
+    device.boot_lines()
     too_many = project.metadata["input"]["bytes"] + 1
     assert device.command(f"db load {too_many}")[0].startswith("m-error-[")
     assert device.command("db load 2") == ["m-[Expecting 2 bytes]", "m-ready"]
