@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ CPUS = {"pico": ["-mcpu=cortex-m0plus"],
         "nano33ble": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
         "teensy41": ["-mcpu=cortex-m7", "-mfloat-abi=hard", "-mfpu=fpv5-d16"]}
 GCC = shutil.which("arm-none-eabi-gcc")
+STUBS = Path(__file__).parent / "stubs"
 pytestmark = pytest.mark.skipif(GCC is None, reason="arm-none-eabi-gcc not installed")
 
 
@@ -31,6 +33,18 @@ def test_harness_compiles_for_the_cpu(board, tmp_path):
     _compile([GCC, *CPUS[board], "-mthumb", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror",
               "-O2", f"-I{src}", f"-I{project.path / 'lib/tinyopt_model'}",
               "-c", str(src / "tinyopt_harness.c"), "-o", str(tmp_path / "harness.o")])
+
+
+@pytest.mark.parametrize("board", sorted(CPUS))
+def test_arduino_glue_compiles_for_the_cpu(board, tmp_path):
+    """Against declarations of the Arduino API only (tests/stubs/Arduino.h): the glue's own
+    code (DWT / RP2040 timer registers, 64-bit extension, DebugLog) type-checks per CPU."""
+    project = generate(tiny_cnn(), board, out=tmp_path / "fw")
+    src = project.path / "src"
+    for name in ("platform_arduino.cpp", "main.cpp"):
+        _compile([GCC.replace("gcc", "g++"), *CPUS[board], "-mthumb", "-std=gnu++17", "-Wall",
+                  "-Wextra", "-Werror", "-O2", f"-I{STUBS}", f"-I{src}", "-c", str(src / name),
+                  "-o", str(tmp_path / (name + ".o"))])
 
 
 @pytest.mark.slow
