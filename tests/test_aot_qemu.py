@@ -70,7 +70,8 @@ def _model(name: str, tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["kws_ref_model.tflite", "ad01_int8.tflite", "conv_sparse_75", "fc_sparse_80"])
+@pytest.mark.parametrize("name", ["kws_ref_model.tflite", "ad01_int8.tflite", "pretrainedResnet_quant.tflite",
+                                  "conv_sparse_75", "fc_sparse_80", "depthwise_mult2_stride2"])
 def test_aot_firmware_bit_exact_on_emulated_cortex_m4(name, tmp_path):
     for tool in ("qemu-system-arm", "arm-none-eabi-gcc"):
         if not shutil.which(tool):
