@@ -137,3 +137,14 @@ def test_two_measurements_of_the_same_firmware_agree_within_1_percent(project, r
     # -icount makes it repeat to the SysTick tick (40 instructions) per window of 50
     assert abs(a - b) <= 40
     assert emulator_state(project)["pid"] == running.pid
+
+
+def test_port_discovery_lists_the_ports_it_saw_when_none_matches():
+    from tinyopt.serial_link import find_port, list_ports
+    seen = [p.device for p in list_ports()]
+    with pytest.raises(LinkError, match="no serial port of testboard found") as err:
+        find_port(["FFFF:FFFE"], "testboard")
+    assert "FFFF:FFFE" in err.value.message
+    assert "--port" in err.value.hint
+    for device in seen:
+        assert device in err.value.message

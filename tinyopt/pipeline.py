@@ -123,7 +123,9 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
     steps.start("generate")
     project_dir = stage / "project"
     with timed(report, "generate"):
-        project = generate(tflite, board, backend=options.backend, out=project_dir)
+        name = Path(str(options.model).rstrip("/")).stem if options.model else "demo"
+        project = generate(tflite, board, backend=options.backend, out=project_dir,
+                           options={"model_name": name})
     report["project"] = {"path": str(final / "project"), "files": len(project.files),
                          "library": project.metadata.get("library", {})}
     steps.done()

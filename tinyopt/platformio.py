@@ -64,6 +64,10 @@ def pio_env() -> dict:
     env.setdefault("PLATFORMIO_SETTING_ENABLE_TELEMETRY", "No")
     env.setdefault("PLATFORMIO_NO_ANSI", "true")
     env["PYTHONUNBUFFERED"] = "1"
+    # Objects shared across generated projects (TFLM takes minutes to compile on a small machine).
+    if "PLATFORMIO_BUILD_CACHE_DIR" not in env:
+        from tinyopt.paths import cache_dir
+        env["PLATFORMIO_BUILD_CACHE_DIR"] = str(cache_dir() / "pio-build-cache")
     return env
 
 

@@ -64,6 +64,40 @@ if not os.path.isfile(ldscript) and not env.GetOption("clean"):
     env.Exit(1)
 env.Replace(LDSCRIPT_PATH=ldscript)
 
+# TFLM projects (tinyopt backend "tflm"): the TFLM source tree named by custom_tflm_dir
+# (platformio.ini: ${sysenv.TINYOPT_TFLM_DIR}) compiled for Cortex-M4F as a static library,
+# reference kernels, -O2 -DNDEBUG (TFLM's DCHECKs sit in the kernels' inner loops).
+TFLM_FILTER = ["+<tensorflow/>", "+<signal/>", "-<tensorflow/lite/micro/esp/>",
+               "-<tensorflow/lite/micro/kernels/esp_nn/>", "-<**/examples/>", "-<**/tools/>",
+               "-<**/testing/>", "-<**/*_test.cc>", "-<**/test_helper*.cc>"]
+TFLM_INCLUDES = ["", "third_party/gemmlowp", "third_party/flatbuffers/include", "third_party/ruy",
+                 "third_party/kissfft"]
+
+
+def _project_backend():
+    import json
+    meta = os.path.join(env.subst("$PROJECT_DIR"), "tinyopt_project.json")
+    try:
+        with open(meta) as f:
+            return json.load(f).get("backend")
+    except (OSError, ValueError):
+        return None
+
+
+if _project_backend() == "tflm" and not env.GetOption("clean"):
+    tflm_dir = env.GetProjectOption("custom_tflm_dir", "").strip()
+    if not tflm_dir or not os.path.isfile(
+            os.path.join(tflm_dir, "tensorflow", "lite", "micro", "micro_interpreter.h")):
+        sys.stderr.write("Error: this TFLM project needs a TFLM source tree: set TINYOPT_TFLM_DIR to a "
+                         "tflite-micro or esp-tflite-micro checkout (platformio.ini: custom_tflm_dir = %r)\n"
+                         % tflm_dir)
+        env.Exit(1)
+    env.Append(CPPPATH=[os.path.join(tflm_dir, d) if d else tflm_dir for d in TFLM_INCLUDES])
+    tflm_env = env.Clone()
+    tflm_env.Replace(CCFLAGS=MACHINE_FLAGS + ["-O2", "-ffunction-sections", "-fdata-sections", "-w"])
+    tflm_env.Append(CPPDEFINES=["NDEBUG", "TF_LITE_STATIC_MEMORY"])
+    env.Prepend(LIBS=[tflm_env.BuildLibrary(os.path.join("$BUILD_DIR", "tflm"), tflm_dir, TFLM_FILTER)])
+
 target_elf = None
 if "nobuild" in COMMAND_LINE_TARGETS:
     target_elf = os.path.join("$BUILD_DIR", "${PROGNAME}.elf")
