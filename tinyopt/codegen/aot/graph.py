@@ -208,7 +208,7 @@ class _Lowerer:
         self.out.steps.append(Step(kind, fn, op.opcode, op.index, inputs, outputs, params, macs))
 
     @staticmethod
-    def padding(kind: str, stride: int, dilation: int, in_size: int, filt: int, out_size: int) -> int:
+    def padding(stride: int, dilation: int, in_size: int, filt: int, out_size: int) -> int:
         eff = (filt - 1) * dilation + 1
         return max(0, ((out_size - 1) * stride + eff - in_size) // 2)
 
@@ -230,8 +230,8 @@ class _Lowerer:
         sy, zy = self.qp(ty)
         lo, hi = self.range_(op, ty)
         p = dict(B=B, H=H, W=W, C=C, OH=OH, OW=OW, O=O, KH=KH, KW=KW, SH=SH, SW=SW, DH=DH, DW=DW,
-                 PH=self.padding(o.get("padding"), SH, DH, H, KH, OH),
-                 PW=self.padding(o.get("padding"), SW, DW, W, KW, OW),
+                 PH=self.padding(SH, DH, H, KH, OH),
+                 PW=self.padding(SW, DW, W, KW, OW),
                  in_off=-zx, out_zp=zy, lo=lo, hi=hi, x={"tensor": x}, y={"tensor": y})
         bias_idx = op.inputs[2] if len(op.inputs) > 2 else -1
         p["bias"] = self.bias(op, bias_idx, prefix, O)
@@ -350,7 +350,7 @@ class _Lowerer:
         FH, FW, SH, SW = o["filterHeight"], o["filterWidth"], o["strideH"], o["strideW"]
         lo, hi = self.range_(op, ty)
         p = dict(B=B, H=H, W=W, C=C, OH=OH, OW=OW, FH=FH, FW=FW, SH=SH, SW=SW,
-                 PH=self.padding(o.get("padding"), SH, 1, H, FH, OH), PW=self.padding(o.get("padding"), SW, 1, W, FW, OW),
+                 PH=self.padding(SH, 1, H, FH, OH), PW=self.padding(SW, 1, W, FW, OW),
                  lo=lo, hi=hi, x={"tensor": x}, y={"tensor": y})
         self.step(kind, op, [x], [y], p, ty.elements * FH * FW)
 
