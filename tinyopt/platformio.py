@@ -206,3 +206,21 @@ def upload(project, board: Board, port: str | None = None, timeout: float = 600,
         hint = board.upload.get("boot_hint") or "check the cable and the port (--port)"
         raise TinyoptError(f"upload to {board.name} failed:\n{_errors(log, 15)}", hint)
     return log
+
+
+def doctor_checks() -> list[dict]:
+    """For `tinyopt doctor`: can `pio run` build here (tool-scons present or installable)?"""
+    try:
+        ready = core_ready()
+    except TinyoptError as err:
+        return [{"name": "PlatformIO core (tool-scons)", "version": None, "ok": False,
+                 "detail": err.message, "fix": err.hint or ""}]
+    if ready:
+        from platformio.package.manager.core import get_core_package_dir
+        path = get_core_package_dir("tool-scons", auto_install=False)
+        return [{"name": "PlatformIO core (tool-scons)", "version": "installed", "ok": True,
+                 "detail": str(path)}]
+    # Not an error: the first build installs it (registry, or offline from PyPI's scons).
+    return [{"name": "PlatformIO core (tool-scons)", "version": None, "ok": True,
+             "detail": "not installed yet: the first build installs it (offline: from PyPI's scons)",
+             "fix": f"{sys.executable} {BOOTSTRAP}"}]
