@@ -6,6 +6,8 @@ For each model prints, side by side:
     total, and its head = the activation plan);
   - flash bytes: text+data of the aot library compiled for Cortex-M4 with arm-none-eabi-gcc -Os
     (weights + code), the weight bytes alone (as stored, and dense), vs the .tflite size;
+  - instructions per inference of the generated qemu-m4 firmware in QEMU (-icount), when
+    PlatformIO and qemu-system-arm are installed;
   - instructions per inference on the host (valgrind --tool=callgrind, counting only inside
     tinyopt_model_invoke) for the aot code and, when TINYOPT_TFLM_DIR points at a TFLM tree,
     for TFLM's reference kernels behind the same tinyopt_model.h interface and the same inputs
@@ -85,6 +87,37 @@ def callgrind_ir(binary: Path, inputs: np.ndarray, out_bytes: int, work: Path) -
     return int(m.group(1)) / len(inputs), outputs
 
 
+def qemu_m4_instructions(path: Path, work: Path, runs: int = 3) -> float | None:
+    """Instructions per inference of the generated qemu-m4 aot firmware (QEMU -icount shift=0:
+    the harness's cycle counter then counts guest instructions), or None without the tools."""
+    pio = shutil.which("pio") or str(Path(sys.executable).with_name("pio"))
+    if not (shutil.which("qemu-system-arm") and Path(pio).exists()):
+        return None
+    proj = work / "fw_qemu_m4"
+    subprocess.run([sys.executable, "-m", "tinyopt", "generate", str(path), "--board", "qemu-m4", "--backend", "aot",
+                    "-o", str(proj), "--force"], check=True, capture_output=True)
+    subprocess.run(nice([pio, "run", "-d", str(proj), "-j", "2"]), check=True, capture_output=True)
+    elf = sorted((proj / ".pio/build").glob("*/*.elf"))[0]
+    proc = subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial",
+                             "stdio", "-icount", "shift=0", "-kernel", str(elf)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        sent = False
+        for raw in proc.stdout:
+            line = raw.decode("ascii", "replace").strip()
+            if line == "m-ready" and not sent:
+                proc.stdin.write(f"infer {runs} 1%".encode())
+                proc.stdin.flush()
+                sent = True
+            m = re.match(r"m-infer-cycles-(\d+)", line)
+            if m:
+                return int(m.group(1)) / runs
+    finally:
+        proc.kill()
+        proc.wait()
+    return None
+
+
 def build_tflm_host(model, raw: bytes, tree: Path, work: Path) -> Path:
     """The TFLM backend's own library (tinyopt.codegen.tflm) + the same host driver, linked
     against TFLM's reference kernels compiled once into tinyopt's cache."""
@@ -129,6 +162,7 @@ def bench(label: str, path: Path, inferences: int, tree: Path | None, keep: Path
            "other_const_bytes": lib.summary["other_const_bytes"], "macs": lib.summary["macs"],
            "sparse_layers": len(lib.summary["sparse_layers"])}
     row["m4"] = m4_flash(folder, work)
+    row["qemu_m4_instructions"] = qemu_m4_instructions(path, work)
     if shutil.which("valgrind"):
         ir, got = callgrind_ir(binary, xs, ref.shape[1], work)
         row["aot_ir_per_inference"] = ir
@@ -147,7 +181,7 @@ def kb(n):
 
 def table(rows: list[dict]) -> str:
     head = ["model", "act aot", "arena TFLM (head)", "flash aot M4", "weights aot/dense", ".tflite",
-            "Ir/inf aot", "Ir/inf TFLM", "TFLM/aot", "exact"]
+            "Ir/inf aot", "Ir/inf TFLM", "TFLM/aot", "M4 instr/inf aot", "exact"]
     lines = []
     for r in rows:
         ir_a, ir_t = r.get("aot_ir_per_inference"), r.get("tflm_ir_per_inference")
@@ -157,6 +191,7 @@ def table(rows: list[dict]) -> str:
             f"{r['weight_bytes']}/{r['dense_weight_bytes']} ({r['weight_bytes'] / max(1, r['dense_weight_bytes']):.2f}x)",
             str(r["tflite_bytes"]), f"{ir_a / 1e6:.2f}M" if ir_a else "-", f"{ir_t / 1e6:.2f}M" if ir_t else "-",
             f"{ir_t / ir_a:.1f}x" if ir_a and ir_t else "-",
+            f"{r['qemu_m4_instructions'] / 1e6:.2f}M" if r.get("qemu_m4_instructions") else "-",
             ("yes" if r.get("aot_bit_exact") else "NO") + ("" if "tflm_cpp_equals_aot" not in r else
                                                             ("/yes" if r["tflm_cpp_equals_aot"] else "/NO"))])
     widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)]
@@ -185,7 +220,8 @@ def main() -> int:
     print("act = activation bytes (aot static buffer vs TFLM arena total, head = activation plan); "
           "flash aot M4 = text+data of the aot library, arm-none-eabi-gcc -Os (weights + code, no TFLM runtime); "
           "weights = int8 weights as stored (sparse where smaller) / dense; Ir/inf = host instructions per "
-          "inference inside tinyopt_model_invoke (callgrind); exact = aot == TFLM runtime [/ TFLM C++ == aot]")
+          "inference inside tinyopt_model_invoke (callgrind, x86-64 gcc -O2); M4 instr/inf = the generated qemu-m4 "
+          "firmware in QEMU with -icount (guest instructions per inference); exact = aot == TFLM runtime [/ TFLM C++ == aot]")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
