@@ -241,17 +241,16 @@ class DeviceLink:
         return lines
 
     def handshake(self, retries: int = 3) -> DeviceInfo:
-        """name% (retried: a board may still be booting), profile% and the info% extension."""
+        """name% (retried: a board may still be booting, and an ESP32's boot ROM talks at
+        another baud rate), then profile% and the info% extension."""
         last = None
-        for attempt in range(retries):
+        for _ in range(retries):
             try:
                 name_lines = self.command("name", timeout=self.timeout)
                 break
-            except DeviceReset as err:
-                last = err          # booted just now: its banner came back; ask again
-            except LinkError as err:
+            except LinkError as err:   # silence, boot noise, or its banner came back
                 last = err
-                if "garbled" in err.message or "lost" in err.message:
+                if "lost" in err.message:
                     raise
             self.drain()
         else:
