@@ -62,7 +62,7 @@ def binary(seed, op, a_shape, b_shape, out_shape, act="NONE", const_b=False):
         b = g.act(b_shape)
     y = g.act(out_shape)
     g.op(op, [a, b], [y], "AddOptions" if op == "ADD" else "MulOptions", fusedActivationFunction=act)
-    # TFLM's runtime takes one input here; a second variable input is fed by a producer op
+    # the firmware interface has one input: a variable second operand gets a producer op
     if const_b:
         return g.build([a], [y])
     return _two_inputs_via_split(g, a, b, y, a_shape, b_shape)
@@ -71,9 +71,7 @@ def binary(seed, op, a_shape, b_shape, out_shape, act="NONE", const_b=False):
 def _two_inputs_via_split(g, a, b, y, a_shape, b_shape):
     """Feed both operands from one model input: b = a requantized (or a MEAN of it)."""
     src = g.act(a_shape)
-    g.ops.insert(0, None)  # placeholder for ordering
-    g.ops.pop(0)
-    ops = list(g.ops)
+    ops = list(g.ops)          # the binary op goes after the two producers
     g.ops.clear()
     g.op("QUANTIZE", [src], [a])
     n = len(a_shape)
