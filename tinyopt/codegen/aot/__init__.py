@@ -26,8 +26,10 @@ def _model_name(model: TfliteModel, options: dict) -> str:
 
 
 def model_library(model, analysis=None, board=None, options=None) -> ModelLibrary:
-    """model: TfliteModel (or .tflite path/bytes). options: {"sparse": bool (default True),
-    "min_sparsity": float (zeros a layer needs before sparse storage is considered), "model_name": str}. analysis and board are accepted for the common backend signature."""
+    """model: TfliteModel (or .tflite path/bytes). options: "sparse" (bool, default True),
+    "min_sparsity" (fraction of zeros before a layer is considered for sparse storage),
+    "model_name". analysis and board are accepted for the common backend signature; the
+    generated C is board-independent."""
     options = dict(options or {})
     if not isinstance(model, TfliteModel):
         model = read_tflite(model)
