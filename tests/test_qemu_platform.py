@@ -106,3 +106,23 @@ def test_tflm_project_without_tree_fails_clearly(tmp_path, monkeypatch):
     from tinyopt.errors import TinyoptError
     with pytest.raises(TinyoptError, match="TINYOPT_TFLM_DIR"):
         platformio.build(project.path, load_board("qemu-m4"))
+
+
+@pytest.mark.slow
+def test_offline_bootstrap_from_an_empty_platformio_home(tmp_path):
+    """A fresh PlatformIO home (as on a CI runner): the bootstrap installs tool-scons from
+    PyPI's scons under owner platformio, and `pio run` then builds the emulated board."""
+    project = built_project(tmp_path)               # skips without the toolchain
+    env = dict(os.environ, PLATFORMIO_CORE_DIR=str(tmp_path / "pio-home"),
+               PLATFORMIO_SETTING_ENABLE_TELEMETRY="No")
+    script = str(PROJECT_ROOT / "scripts" / "pio_offline.py")
+    check = subprocess.run([sys.executable, script, "--check"], capture_output=True, text=True, env=env, timeout=60)
+    assert check.returncode == 1 and "missing" in check.stdout
+    proc = subprocess.run([sys.executable, script, "--force"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    meta = json.loads((tmp_path / "pio-home" / "packages" / "tool-scons" / ".piopm").read_text())
+    assert meta["spec"]["owner"] == "platformio" and meta["version"] == "4.41101.0"
+    build = subprocess.run([sys.executable, "-m", "platformio", "run", "-d", str(project)],
+                           capture_output=True, text=True, env=env, timeout=600)
+    assert build.returncode == 0, build.stdout[-2000:]
+    assert platformio.parse_size_report(build.stdout)["Flash"][0] > 0
