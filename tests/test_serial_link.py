@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import assert_one_line_error, run_tinyopt
-from qemu_fixtures import Relay, built_project, require_emulator
+from qemu_fixtures import Relay, built_project
 from tinyopt.flash import emulator_state, flash, stop
 from tinyopt.measure import MeasureError, measure
 from tinyopt.serial_link import DeviceLink, DeviceReset, LinkError
