@@ -43,6 +43,20 @@ def test_build_demo_aot_on_qemu(tmp_path, demo_model_path):
     report = _check_report(out, "aot")
     assert report["measure"]["outputs"]["source"].endswith("demo.npz")   # real validation inputs
     assert "emulated cycles (instructions)" in proc.stderr
+    # the project knows where its model is after OUT was renamed into place: measure again
+    meta = json.loads((out / "project" / "tinyopt_project.json").read_text())
+    assert meta["model"]["source"] == str(out / "model" / "model_int8.tflite")
+    proc = run_tinyopt("flash", out / "project", "--keep-running", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    try:
+        proc = run_tinyopt("measure", out / "project", "--runs", "5", "--windows", "2", "--count", "5",
+                           "--json", timeout=300)
+    finally:
+        run_tinyopt("flash", out / "project", "--stop", timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads(proc.stdout)
+    assert again["outputs"]["exact_match_rate"] == 1.0 and again["outputs"]["inputs"] == 5
+    assert abs(again["cycles"]["median"] - report["measure"]["cycles"]["median"]) / again["cycles"]["median"] < 0.01
 
 
 @pytest.mark.slow

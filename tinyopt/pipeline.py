@@ -126,6 +126,7 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
         name = Path(str(options.model).rstrip("/")).stem if options.model else "demo"
         project = generate(tflite, board, backend=options.backend, out=project_dir,
                            options={"model_name": name})
+    _point_project_at_final_model(project_dir, tflite, stage, final)
     report["project"] = {"path": str(final / "project"), "files": len(project.files),
                          "library": project.metadata.get("library", {})}
     steps.done()
@@ -169,6 +170,17 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
     report["status"] = "measured"
     _write_reports(report, stage)
     steps.done()
+
+
+def _point_project_at_final_model(project_dir: Path, tflite: Path, stage: Path, final: Path) -> None:
+    """The project records its model's path (measure reads it for the output check): make it
+    the path OUT will have once the staged directory is renamed into place."""
+    import json
+    from tinyopt.codegen.project import METADATA
+    meta_path = project_dir / METADATA
+    meta = json.loads(meta_path.read_text())
+    meta["model"]["source"] = str(final / Path(tflite).relative_to(stage))
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def _pio_status(steps: _Steps, line: str) -> None:
