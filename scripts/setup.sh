@@ -27,4 +27,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 echo "setup: installing tinyopt and its pinned dependencies into .venv"
 .venv/bin/python -m pip install -q -e ".[test]"
+# PlatformIO needs its core package tool-scons before it builds anything; where its
+# registry does not answer, make it from PyPI's scons (a no-op when already present).
+.venv/bin/python scripts/pio_offline.py
 echo "setup: done. Activate with: . .venv/bin/activate"
