@@ -29,6 +29,7 @@ def write_latency_plot(report: dict, folder: Path) -> Path | None:
     ax.plot(range(1, len(values) + 1), values, "o-", label="window")
     ax.axhline(lat["median"], color="tab:red", linestyle="--", label=f"median {lat['median']:.1f} µs")
     ax.set_xlabel("window")
+    ax.set_xticks(range(1, len(values) + 1))  # windows are counted, not measured
     ax.set_ylabel("µs per inference")
     board = report.get("board", {})
     title = f"{board.get('name', '')} · {report.get('backend', '')}"
