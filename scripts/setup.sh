@@ -26,7 +26,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 echo "setup: installing tinyopt and its pinned dependencies into .venv"
-.venv/bin/python -m pip install -q -e ".[test]"
+# (the editable build prints setuptools deprecation notices that are not ours to act on)
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e ".[test]"
 # PlatformIO needs its core package tool-scons before it builds anything; where its
 # registry does not answer, make it from PyPI's scons (a no-op when already present).
 .venv/bin/python scripts/pio_offline.py
