@@ -6,14 +6,15 @@ For each model prints, side by side:
     total, and its head = the activation plan);
   - flash bytes: text+data of the aot library compiled for Cortex-M4 with arm-none-eabi-gcc -Os
     (weights + code), the weight bytes alone (as stored, and dense), vs the .tflite size;
-  - instructions per inference of the generated qemu-m4 firmware in QEMU (-icount), when
-    PlatformIO and qemu-system-arm are installed;
+  - the generated qemu-m4 firmware (PlatformIO + QEMU, when installed): RAM and flash of the
+    whole firmware, instructions per inference (-icount); with --tflm-m4 and TINYOPT_TFLM_DIR
+    the same for the tflm backend (reference kernels);
   - instructions per inference on the host (valgrind --tool=callgrind, counting only inside
     tinyopt_model_invoke) for the aot code and, when TINYOPT_TFLM_DIR points at a TFLM tree,
     for TFLM's reference kernels behind the same tinyopt_model.h interface and the same inputs
     (their outputs are also compared byte for byte).
 
-Usage: scripts/bench_aot.py [MODEL.tflite ...] [--inferences N] [--json OUT]
+Usage: scripts/bench_aot.py [MODEL.tflite ...] [--inferences N] [--tflm-m4] [--json OUT]
 Without models: the MLPerf Tiny int8 models from ../shared/models/mlperf_tiny, the demo
 and the demo pruned to 75 % (both made with tinyopt and cached in tinyopt's cache)."""
 from __future__ import annotations
@@ -87,16 +88,22 @@ def callgrind_ir(binary: Path, inputs: np.ndarray, out_bytes: int, work: Path) -
     return int(m.group(1)) / len(inputs), outputs
 
 
-def qemu_m4_instructions(path: Path, work: Path, runs: int = 3) -> float | None:
-    """Instructions per inference of the generated qemu-m4 aot firmware (QEMU -icount shift=0:
-    the harness's cycle counter then counts guest instructions), or None without the tools."""
+def qemu_m4_firmware(path: Path, work: Path, backend: str = "aot", runs: int = 3) -> dict | None:
+    """The generated qemu-m4 firmware for BACKEND: RAM and flash as PlatformIO reports them
+    for the whole firmware (harness included), and instructions per inference in QEMU
+    (-icount shift=0: the harness's cycle counter then counts guest instructions).
+    None without PlatformIO / qemu-system-arm."""
     pio = shutil.which("pio") or str(Path(sys.executable).with_name("pio"))
     if not (shutil.which("qemu-system-arm") and Path(pio).exists()):
         return None
-    proj = work / "fw_qemu_m4"
-    subprocess.run([sys.executable, "-m", "tinyopt", "generate", str(path), "--board", "qemu-m4", "--backend", "aot",
+    proj = work / f"fw_qemu_m4_{backend}"
+    subprocess.run([sys.executable, "-m", "tinyopt", "generate", str(path), "--board", "qemu-m4", "--backend", backend,
                     "-o", str(proj), "--force"], check=True, capture_output=True)
-    subprocess.run(nice([pio, "run", "-d", str(proj), "-j", "2"]), check=True, capture_output=True)
+    build = subprocess.run(nice([pio, "run", "-d", str(proj), "-j", "2"]), check=True, capture_output=True, text=True)
+    out = {"instructions": None}
+    for key in ("RAM", "Flash"):
+        m = re.search(rf"{key}:.*used (\d+) bytes", build.stdout)
+        out[key.lower()] = int(m.group(1)) if m else None
     elf = sorted((proj / ".pio/build").glob("*/*.elf"))[0]
     proc = subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial",
                              "stdio", "-icount", "shift=0", "-kernel", str(elf)],
@@ -111,11 +118,12 @@ def qemu_m4_instructions(path: Path, work: Path, runs: int = 3) -> float | None:
                 sent = True
             m = re.match(r"m-infer-cycles-(\d+)", line)
             if m:
-                return int(m.group(1)) / runs
+                out["instructions"] = int(m.group(1)) / runs
+                break
     finally:
         proc.kill()
         proc.wait()
-    return None
+    return out
 
 
 def build_tflm_host(model, raw: bytes, tree: Path, work: Path) -> Path:
@@ -144,7 +152,7 @@ def build_tflm_host(model, raw: bytes, tree: Path, work: Path) -> Path:
     return binary
 
 
-def bench(label: str, path: Path, inferences: int, tree: Path | None, keep: Path) -> dict:
+def bench(label: str, path: Path, inferences: int, tree: Path | None, keep: Path, tflm_m4: bool) -> dict:
     raw = path.read_bytes()
     model = read_tflite(raw)
     work = keep / label
@@ -162,7 +170,9 @@ def bench(label: str, path: Path, inferences: int, tree: Path | None, keep: Path
            "other_const_bytes": lib.summary["other_const_bytes"], "macs": lib.summary["macs"],
            "sparse_layers": len(lib.summary["sparse_layers"])}
     row["m4"] = m4_flash(folder, work)
-    row["qemu_m4_instructions"] = qemu_m4_instructions(path, work)
+    row["qemu_m4_aot"] = qemu_m4_firmware(path, work, "aot")
+    if tflm_m4 and tree is not None:
+        row["qemu_m4_tflm"] = qemu_m4_firmware(path, work, "tflm")
     if shutil.which("valgrind"):
         ir, got = callgrind_ir(binary, xs, ref.shape[1], work)
         row["aot_ir_per_inference"] = ir
@@ -179,9 +189,16 @@ def kb(n):
     return "-" if n is None else f"{n / 1024:.1f}k"
 
 
+def _m4(row: dict, key: str, fmt) -> str:
+    a, t = row.get("qemu_m4_aot") or {}, row.get("qemu_m4_tflm") or {}
+    text = fmt(a[key]) if a.get(key) else "-"
+    return text + (f" ({fmt(t[key])})" if t.get(key) else "")
+
+
 def table(rows: list[dict]) -> str:
     head = ["model", "act aot", "arena TFLM (head)", "flash aot M4", "weights aot/dense", ".tflite",
-            "Ir/inf aot", "Ir/inf TFLM", "TFLM/aot", "M4 instr/inf aot", "exact"]
+            "Ir/inf aot", "Ir/inf TFLM", "TFLM/aot", "M4 instr/inf aot (TFLM)", "M4 fw RAM aot (TFLM)",
+            "M4 fw flash aot (TFLM)", "exact"]
     lines = []
     for r in rows:
         ir_a, ir_t = r.get("aot_ir_per_inference"), r.get("tflm_ir_per_inference")
@@ -191,7 +208,7 @@ def table(rows: list[dict]) -> str:
             f"{r['weight_bytes']}/{r['dense_weight_bytes']} ({r['weight_bytes'] / max(1, r['dense_weight_bytes']):.2f}x)",
             str(r["tflite_bytes"]), f"{ir_a / 1e6:.2f}M" if ir_a else "-", f"{ir_t / 1e6:.2f}M" if ir_t else "-",
             f"{ir_t / ir_a:.1f}x" if ir_a and ir_t else "-",
-            f"{r['qemu_m4_instructions'] / 1e6:.2f}M" if r.get("qemu_m4_instructions") else "-",
+            _m4(r, "instructions", lambda v: f"{v / 1e6:.2f}M"), _m4(r, "ram", str), _m4(r, "flash", str),
             ("yes" if r.get("aot_bit_exact") else "NO") + ("" if "tflm_cpp_equals_aot" not in r else
                                                             ("/yes" if r["tflm_cpp_equals_aot"] else "/NO"))])
     widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)]
@@ -204,6 +221,9 @@ def main() -> int:
     ap.add_argument("models", nargs="*", type=Path)
     ap.add_argument("--inferences", type=int, default=3, help="inputs per model under callgrind (default 3)")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
+    ap.add_argument("--tflm-m4", action="store_true",
+                    help="also build and run the tflm backend's qemu-m4 firmware (needs TINYOPT_TFLM_DIR; "
+                         "compiling TFLM for the M4 takes minutes per model)")
     ap.add_argument("--keep", type=Path, help="keep build folders here (default: a temporary folder)")
     args = ap.parse_args()
     models = [(p.stem, p) for p in args.models] or default_models()
@@ -215,13 +235,14 @@ def main() -> int:
         keep = args.keep or Path(tmp)
         for label, path in models:
             print(f"benchmarking {label} ...", file=sys.stderr)
-            rows.append(bench(label, path, args.inferences, tree, keep))
+            rows.append(bench(label, path, args.inferences, tree, keep, args.tflm_m4))
     print(table(rows))
     print("act = activation bytes (aot static buffer vs TFLM arena total, head = activation plan); "
           "flash aot M4 = text+data of the aot library, arm-none-eabi-gcc -Os (weights + code, no TFLM runtime); "
           "weights = int8 weights as stored (sparse where smaller) / dense; Ir/inf = host instructions per "
-          "inference inside tinyopt_model_invoke (callgrind, x86-64 gcc -O2); M4 instr/inf = the generated qemu-m4 "
-          "firmware in QEMU with -icount (guest instructions per inference); exact = aot == TFLM runtime [/ TFLM C++ == aot]")
+          "inference inside tinyopt_model_invoke (callgrind, x86-64 gcc -O2); M4 = the generated qemu-m4 firmware "
+          "(whole firmware, same harness): instructions per inference in QEMU -icount, RAM and flash from PlatformIO, "
+          "TFLM = reference kernels (with --tflm-m4); exact = aot == TFLM runtime [/ TFLM C++ == aot]")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
     return 0
