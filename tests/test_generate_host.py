@@ -134,6 +134,13 @@ def test_host_firmware_tiny_cnn(firmware):
     assert proc.wait(timeout=10) == 0   # closing the port ends the host firmware
 
 
+def test_host_firmware_demo(firmware, demo_int8_tflite):
+    device, project, proc = firmware(demo_int8_tflite, "demo")
+    _check_protocol(device, project, demo_int8_tflite.read_bytes())
+    device.close()
+    assert proc.wait(timeout=10) == 0
+
+
 def test_host_firmware_resnet8(firmware):
     model = mlperf_model("pretrainedResnet_quant.tflite")
     device, project, proc = firmware(model, "resnet")

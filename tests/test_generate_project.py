@@ -24,7 +24,9 @@ REAL_BOARDS = ["esp32", "esp32s3", "nano33ble", "pico", "nucleo_l4r5zi", "teensy
 BOARDS = [b for b in board_names() if b != "qemu-m4"]   # qemu-m4 glue belongs to the emulator
 
 
-def _model(which: str):
+def _model(which: str, request):
+    if which == "demo":
+        return request.getfixturevalue("demo_int8_tflite")
     return tiny_cnn() if which == "cnn" else mlperf_model("pretrainedResnet_quant.tflite")
 
 
@@ -42,7 +44,7 @@ def _ops_in_order(model) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory):
+def generated(tmp_path_factory, request):
     """One project per (board, model), generated once for the module."""
     cache = {}
 
@@ -50,7 +52,7 @@ def generated(tmp_path_factory):
         key = (board, which)
         if key not in cache:
             out = tmp_path_factory.mktemp(f"{board}-{which}") / "fw"
-            cache[key] = generate(_model(which), board, out=out)
+            cache[key] = generate(_model(which, request), board, out=out)
         return cache[key]
     return get
 
@@ -59,13 +61,13 @@ def test_all_listed_boards_exist():
     assert set(REAL_BOARDS) <= set(board_names())
 
 
-@pytest.mark.parametrize("which", ["cnn", "resnet"])
+@pytest.mark.parametrize("which", ["cnn", "demo", "resnet"])
 @pytest.mark.parametrize("board", BOARDS)
-def test_project_is_complete_and_consistent(generated, board, which):
+def test_project_is_complete_and_consistent(generated, board, which, request):
     project = generated(board, which)
     root = project.path
     b = load_board(board)
-    tflite = _model(which)
+    tflite = _model(which, request)
     raw = tflite.read_bytes()
     model = read_tflite(raw)
 
