@@ -4,7 +4,10 @@ from tinyopt.commands.common import console, emit_json, json_option
 
 
 def _kb(n: int) -> str:
-    return f"{n / 1024:,.0f} kB" if n < 1024 * 1024 else f"{n / 1024 / 1024:,.1f} MB"
+    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n / 1024:,.0f} kB"
 
 
 @click.command("boards")
@@ -27,12 +30,12 @@ def command(as_json):
                     "platformio": b.platformio, "tflm": b.tflm, "emulated": b.emulated}
                    for b in boards])
         return
-    table = Table(title="tinyopt boards", show_lines=False)
-    for col in ("board", "cpu", "MHz", "flash", "RAM", "timer", "baud", "TFLM library", "kernels"):
-        table.add_column(col, justify="right" if col in ("MHz", "flash", "RAM", "baud") else "left",
-                         no_wrap=col in ("board", "flash", "RAM"))
+    table = Table(title="tinyopt boards", title_justify="left")
+    for col in ("board", "cpu", "flash", "RAM", "TFLM kernels"):
+        table.add_column(col, justify="right" if col in ("flash", "RAM") else "left", no_wrap=True)
     for b in boards:
-        table.add_row(b.name + (" (emulated)" if b.emulated else ""), b.cpu, str(b.clock_mhz),
-                      _kb(b.flash_bytes), _kb(b.ram_bytes), b.timer, str(b.baud),
-                      b.tflm.get("library", "-"), b.tflm.get("kernels", "-"))
+        cpu = f"{b.cpu} @ {b.clock_mhz} MHz" if b.clock_mhz else b.cpu
+        table.add_row(b.name, cpu,
+                      _kb(b.flash_bytes), _kb(b.ram_bytes), b.tflm.get("kernels", "-"))
     console.print(table)
+    console.print("Backends, TFLM library, timer, baud, USB ids, PlatformIO platform: tinyopt boards --json")
