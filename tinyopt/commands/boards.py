@@ -31,8 +31,10 @@ def command(as_json):
                    for b in boards])
         return
     table = Table(title="tinyopt boards", title_justify="left")
-    for col in ("board", "cpu", "flash", "RAM", "TFLM kernels"):
-        table.add_column(col, justify="right" if col in ("flash", "RAM") else "left", no_wrap=True)
+    for col in ("board", "cpu", "flash", "RAM", "kernels"):
+        # Only the CPU text may wrap; names and sizes must stay readable at 80 columns.
+        table.add_column(col, justify="right" if col in ("flash", "RAM") else "left",
+                         no_wrap=col != "cpu", min_width=None if col == "cpu" else len(col))
     for b in boards:
         cpu = f"{b.cpu} @ {b.clock_mhz} MHz" if b.clock_mhz else b.cpu
         table.add_row(b.name, cpu,
