@@ -5,40 +5,28 @@ PlatformIO Core needs its core package `tool-scons` before it can build anything
 script builds that package from PyPI's `scons` (package.json + scons.py templates in
 scripts/pio-offline/tool-scons/, the SCons engine copied from the installed distribution),
 installs it with `pio pkg install -g -t file://...` and records it under owner `platformio`,
-so that PlatformIO Core takes it for its own. Standard library + the installed platformio
-only: CI and the README's set-up run it before tinyopt is used.
+so that PlatformIO Core takes it for its own. scripts/setup.sh runs it right after
+installing tinyopt, before the first build.
 
-Run it with the Python that has PlatformIO installed (the project's .venv).
+Run it with the Python that has tinyopt and PlatformIO installed (the project's .venv).
 Exit status: 0 ready (or left to PlatformIO because the registry answers), 1 failure."""
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 TEMPLATES = Path(__file__).resolve().parent / "pio-offline" / "tool-scons"
-REGISTRY_HOST = "api.registry.platformio.org"
 
 
 def installed_scons_dir() -> str | None:
     """Where PlatformIO Core finds tool-scons now, without trying to download it."""
     from platformio.package.manager.core import get_core_package_dir
     return get_core_package_dir("tool-scons", auto_install=False)
-
-
-def registry_reachable(timeout: float = 3.0) -> bool:
-    # A TCP connect is enough to tell "offline" from "online"; PlatformIO's own client
-    # would otherwise wait minutes on an unreachable registry.
-    try:
-        with socket.create_connection((REGISTRY_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def build_package(dest: Path) -> Path:
@@ -83,9 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="report only, change nothing")
     args = parser.parse_args(argv)
     try:
+        from tinyopt.platformio import registry_reachable  # the one offline test tinyopt uses too
         found = installed_scons_dir()
     except ImportError:
-        print("pio_offline: platformio is not installed in this Python "
+        print("pio_offline: tinyopt or platformio is not installed in this Python "
               f"({sys.executable}); run it with the project's .venv/bin/python", file=sys.stderr)
         return 1
     if found:

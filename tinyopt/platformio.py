@@ -77,6 +77,8 @@ def pio_command(args: list[str]) -> list[str]:
 
 
 def registry_reachable(timeout: float = 3.0) -> bool:
+    # A TCP connect is enough to tell "offline" from "online"; PlatformIO's own client
+    # would otherwise wait minutes on an unreachable registry.
     import socket
     try:
         with socket.create_connection((REGISTRY_HOST, 443), timeout=timeout):
