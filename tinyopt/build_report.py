@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tinyopt.report import finish_markdown
+
 
 def _num(v, digits=1, unit=""):
     if v is None:
@@ -88,11 +90,4 @@ def write_markdown(report: dict, folder: Path) -> Path:
             lines += ["", f"> {m['note']}"]
         if report.get("plot"):
             lines += ["", f"![latency per window]({report['plot']})"]
-    for note in report.get("notes", []):
-        lines += ["", f"> {note}"]
-    if report.get("timings_s"):
-        lines += ["", "| stage | seconds |", "|---|---|"]
-        lines += [f"| {k} | {v:.1f} |" for k, v in report["timings_s"].items()]
-    path = Path(folder) / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return finish_markdown(lines, report, folder)

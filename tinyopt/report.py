@@ -71,11 +71,23 @@ def write_markdown(report: dict, out_dir: Path) -> Path:
             lines += [f"| {r['layer']} | {r['op']} | {r['weights']} | {_pct(r['sparsity'])} | "
                       f"{r['unique_values']} | {r['max_unique_per_channel']} |" for r in layers]
             lines.append("")
+    return finish_markdown(lines, report, out_dir)
+
+
+def finish_markdown(lines: list[str], report: dict, out_dir: Path) -> Path:
+    """End any report.md the same way: its notes, the stage-timing table, then the file."""
+    lines = list(lines)
     for note in report.get("notes", []):
-        lines.append(f"> {note}")
+        _paragraph(lines, [f"> {note}"])   # one quote per note: adjacent "> " lines would merge
     if report.get("timings_s"):
-        lines += ["", "| stage | seconds |", "|---|---|"]
-        lines += [f"| {k} | {v:.1f} |" for k, v in report["timings_s"].items()]
+        _paragraph(lines, ["| stage | seconds |", "|---|---|"]
+                   + [f"| {k} | {v:.1f} |" for k, v in report["timings_s"].items()])
     path = Path(out_dir) / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _paragraph(lines: list[str], block: list[str]) -> None:
+    if lines and lines[-1]:
+        lines.append("")
+    lines += block
