@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -11,3 +12,14 @@ class ModelLibrary:
     lib_deps: list = field(default_factory=list)
     activation_bytes: int = 0   # RAM the model's activations take (arena or static buffer)
     summary: dict = field(default_factory=dict)
+
+
+def write_files(root: Path, files: dict) -> None:
+    """Write {relative path: str (text) or bytes} under ROOT, making folders as needed."""
+    for rel, content in files.items():
+        path = Path(root) / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)

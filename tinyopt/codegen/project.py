@@ -18,7 +18,7 @@ import numpy as np
 
 from tinyopt.boards import Board, load_board
 from tinyopt.codegen.c_array import int_rows
-from tinyopt.codegen.library import ModelLibrary
+from tinyopt.codegen.library import ModelLibrary, write_files
 from tinyopt.codegen.names import c_identifier, safe_label
 from tinyopt.codegen.render import render
 from tinyopt.errors import TinyoptError
@@ -128,15 +128,6 @@ def _idf_deps(lib_deps: list[str]) -> tuple[list[dict], list[str]]:
         else:
             pio.append(dep)
     return idf, pio
-
-
-def _write(stage: Path, rel: str, content) -> None:
-    path = stage / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content)
 
 
 def _render_or_copy(template_rel: Path, ctx: dict) -> str:
@@ -268,8 +259,7 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
     files[METADATA] = json.dumps(metadata, indent=2) + "\n"
 
     with staged_output(out, force) as stage:
-        for rel, content in files.items():
-            _write(stage, rel, content)
+        write_files(stage, files)
     return FirmwareProject(out.resolve(), board.name, backend, tuple(sorted(files)), metadata)
 
 

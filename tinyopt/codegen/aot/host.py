@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyopt.codegen.library import ModelLibrary
+from tinyopt.codegen.library import ModelLibrary, write_files
 from tinyopt.errors import TinyoptError
 
 from .render import render
@@ -20,13 +20,7 @@ SANITIZE_FLAGS = ["-fsanitize=address,undefined,pointer-overflow", "-fno-sanitiz
 def write_library(lib: ModelLibrary, folder: Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for rel, content in lib.files.items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
+    write_files(folder, lib.files)
     if "tinyopt_model.h" not in lib.files:   # normally written by the project generator
         (folder / "tinyopt_model.h").write_text(render("common/tinyopt_model.h.j2", backend="aot",
                                                        model_name=lib.summary.get("model_name", "model")))
