@@ -34,16 +34,13 @@ import numpy as np
 import tinyopt  # noqa: F401  (TF_USE_LEGACY_KERAS)
 from tinyopt.analysis.reader import read_tflite
 from tinyopt.codegen.aot import host, model_library
+from tinyopt.nice import nice
 from tinyopt.paths import PROJECT_ROOT, cache_dir
 from tinyopt.tflm_runtime import Runner
 
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", "-std=c99", "-Wall", "-Wextra", "-Werror",
             "-ffunction-sections", "-fdata-sections", "-DNDEBUG"]
 MLPERF = ["ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_quant.tflite"]
-
-
-def nice(cmd):
-    return ["nice", "-n", "10", *cmd] if shutil.which("nice") else cmd
 
 
 def default_models() -> list[tuple[str, Path]]:

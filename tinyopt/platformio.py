@@ -18,6 +18,7 @@ from pathlib import Path
 
 from tinyopt.boards import Board
 from tinyopt.errors import TinyoptError
+from tinyopt.nice import nice
 from tinyopt.paths import PROJECT_ROOT
 
 BOOTSTRAP = PROJECT_ROOT / "scripts" / "pio_offline.py"
@@ -72,8 +73,7 @@ def pio_env() -> dict:
 
 
 def pio_command(args: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "platformio", *args]
-    return (["nice", "-n", "10"] + cmd) if shutil.which("nice") else cmd
+    return nice([sys.executable, "-m", "platformio", *args])
 
 
 def registry_reachable(timeout: float = 3.0) -> bool:

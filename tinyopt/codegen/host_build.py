@@ -12,11 +12,11 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 from tinyopt.errors import TinyoptError
+from tinyopt.nice import nice
 from tinyopt.paths import cache_dir
 
 # Reference kernels with the flags a generated project uses on a board (see tflm.py):
@@ -74,11 +74,6 @@ def _run(cmd: list[str], what: str) -> None:
                            "check the TFLM tree and the compiler (g++ with C++17)")
 
 
-def _nice(cmd: list[str]) -> list[str]:
-    # The build machines are shared: compile politely.
-    return (["nice", "-n", "10"] + cmd) if shutil.which("nice") else cmd
-
-
 @contextlib.contextmanager
 def _locked(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +104,7 @@ def tflm_library(tree: Path, compiler: str = "g++", jobs: int = 2) -> Path:
             if obj.is_file():                 # resumable after an interrupted build
                 return obj
             tmp = obj.with_suffix(".o.tmp")
-            _run(_nice([compiler, *TFLM_CXXFLAGS, *incs, "-c", str(src), "-o", str(tmp)]),
+            _run(nice([compiler, *TFLM_CXXFLAGS, *incs, "-c", str(src), "-o", str(tmp)]),
                  src.relative_to(tree).as_posix())
             tmp.rename(obj)
             return obj
@@ -141,8 +136,8 @@ def build_host_firmware(project: Path, tree: Path, out: Path, compiler: str = "g
                    *incs]
         else:
             cmd = [compiler, *TFLM_CXXFLAGS[:-1], "-Wall", *incs]
-        _run(_nice(cmd + ["-c", str(src), "-o", str(obj)]), src.name)
+        _run(nice(cmd + ["-c", str(src), "-o", str(obj)]), src.name)
         objs.append(obj)
-    _run(_nice([compiler, "-o", str(out), *map(str, objs), str(lib), "-lm", "-Wl,--gc-sections"]),
+    _run(nice([compiler, "-o", str(out), *map(str, objs), str(lib), "-lm", "-Wl,--gc-sections"]),
          "host link")
     return out

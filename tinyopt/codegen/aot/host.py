@@ -2,7 +2,6 @@
 the library's own sources plus firmware_templates/aot/host_driver.c.j2."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from tinyopt.codegen.library import ModelLibrary, write_files
 from tinyopt.errors import TinyoptError
+from tinyopt.nice import nice
 
 from .render import render
 
@@ -28,17 +28,13 @@ def write_library(lib: ModelLibrary, folder: Path) -> Path:
     return folder
 
 
-def _nice(cmd: list[str]) -> list[str]:
-    return (["nice", "-n", "10"] + cmd) if shutil.which("nice") else cmd
-
-
 def build(folder: Path, out: Path, opt: str = "-O2", sanitize: bool = False, extra: list[str] | None = None,
           compiler: str = "gcc") -> Path:
     folder = Path(folder)
     sources = sorted(str(p) for p in folder.glob("*.c"))
     cmd = [compiler, *WARN_FLAGS, opt, "-DNDEBUG", f"-I{folder}", *(SANITIZE_FLAGS if sanitize else []),
            *(extra or []), *sources, "-o", str(out), "-lm"]
-    proc = subprocess.run(_nice(cmd), capture_output=True, text=True)
+    proc = subprocess.run(nice(cmd), capture_output=True, text=True)
     if proc.returncode != 0:
         raise TinyoptError(f"host build of the aot library failed:\n{proc.stderr[-4000:]}",
                            "this is a bug in tinyopt's aot generator; please report it with the model")
