@@ -171,19 +171,31 @@ static const char *skip_spaces(const char *s) {
   return s;
 }
 
-/* Parse a decimal unsigned number; returns the position after it, or NULL if none. */
+/* Parse a decimal unsigned number ending at a separator or at the end; returns the position
+ * after it, or NULL if there is none, it has trailing junk ("5x", "-1") or it does not fit
+ * 64 bits (a silent wrap would turn "db load 18446744073709551617" into 1 byte). */
 static const char *parse_u64(const char *s, uint64_t *out) {
   uint64_t v = 0;
   const char *start;
   s = skip_spaces(s);
   start = s;
   while (*s >= '0' && *s <= '9') {
-    v = v * 10u + (uint64_t)(*s - '0');
+    unsigned d = (unsigned)(*s - '0');
+    if (v > (UINT64_MAX - d) / 10u) return NULL;
+    v = v * 10u + d;
     ++s;
   }
-  if (s == start) return NULL;
+  if (s == start || (*s != '\0' && *s != ' ' && *s != '\t' && *s != ',')) return NULL;
   *out = v;
   return s;
+}
+
+/* "[A] [B]" and nothing more; A and B keep their defaults when absent. */
+static int parse_two(const char *s, uint64_t *a, uint64_t *b) {
+  s = skip_spaces(s);
+  if (*s) s = parse_u64(s, a);
+  if (s && *skip_spaces(s)) s = parse_u64(s, b);
+  return s != NULL && *skip_spaces(s) == '\0';
 }
 
 static int hex_value(char c) {
@@ -200,10 +212,11 @@ static int starts_with_word(const char *s, const char *word) {
 
 /* ---- commands ---- */
 static void cmd_db(const char *args) {
-  uint64_t n, off;
+  uint64_t n;
   args = skip_spaces(args);
   if (starts_with_word(args, "load")) {
-    if (!parse_u64(args + 4, &n)) {
+    const char *p = parse_u64(args + 4, &n);
+    if (!p || *skip_spaces(p)) {
       error_line("db load needs a byte count");
       return;
     }
@@ -219,41 +232,44 @@ static void cmd_db(const char *args) {
     end_line();
     if (n == 0) line("m-load-done");
   } else if (starts_with_word(args, "print")) {
-    const char *p = args + 5;
-    const char *q;
-    size_t i, count, start = 0;
-    count = g_load_count ? g_load_count : TINYOPT_INPUT_BYTES;
-    q = parse_u64(p, &n);
-    if (q) {
-      count = (size_t)n;
-      p = q;
-      if (parse_u64(p, &off)) start = (size_t)off;
+    uint64_t count = g_load_count ? g_load_count : TINYOPT_INPUT_BYTES, start = 0;
+    size_t i;
+    if (!parse_two(args + 5, &count, &start)) {
+      error_line("db print takes numbers: db print [N] [offset]");
+      return;
     }
+    /* clamped as 64-bit values: a cast to a 32-bit size_t first would wrap */
     if (start > TINYOPT_INPUT_BYTES) start = TINYOPT_INPUT_BYTES;
     if (count > TINYOPT_INPUT_BYTES - start) count = TINYOPT_INPUT_BYTES - start;
-    for (i = 0; i < count; ++i) {
+    for (i = 0; i < (size_t)count; ++i) {
       if (i % HEX_PER_LINE == 0) put_str("m-buffer-");
       put_hex_byte((uint8_t)g_input[start + i]);
-      if (i % HEX_PER_LINE == HEX_PER_LINE - 1 || i + 1 == count) end_line();
+      if (i % HEX_PER_LINE == HEX_PER_LINE - 1 || i + 1 == (size_t)count) end_line();
     }
   } else {
-    /* a chunk of hex bytes for the pending db load */
+    /* a chunk of hex bytes for the pending db load, checked whole before any byte is
+     * stored: a rejected chunk leaves the load as it was, so the client can resend it */
     size_t len = strlen(args), i;
+    if (len == 0) {
+      error_line("db: no hex bytes");
+      return;
+    }
     if (len % 2) {
       error_line("db: odd number of hex digits");
       return;
     }
-    for (i = 0; i < len; i += 2) {
-      int hi = hex_value(args[i]), lo = hex_value(args[i + 1]);
-      if (hi < 0 || lo < 0) {
+    for (i = 0; i < len; ++i) {
+      if (hex_value(args[i]) < 0) {
         error_line("db: not a hex byte");
         return;
       }
-      if (g_load_count >= g_load_expected) {
-        error_line("db: more bytes than announced by db load");
-        return;
-      }
-      g_input[g_load_count++] = (int8_t)(uint8_t)(hi * 16 + lo);
+    }
+    if (len / 2 > g_load_expected - g_load_count) {
+      error_line("db: more bytes than announced by db load");
+      return;
+    }
+    for (i = 0; i < len; i += 2) {
+      g_input[g_load_count++] = (int8_t)(uint8_t)(hex_value(args[i]) * 16 + hex_value(args[i + 1]));
     }
     if (g_load_count == g_load_expected) line("m-load-done");
   }
@@ -261,8 +277,11 @@ static void cmd_db(const char *args) {
 
 static void cmd_infer(const char *args) {
   uint64_t n = 1, w = 0, t0, t1, c0, c1, i;
-  const char *p = parse_u64(args, &n);
-  if (p) parse_u64(p, &w);
+  if (!parse_two(args, &n, &w) || n == 0) {
+    /* N = 0 would print the results of an earlier input as if they were this one's */
+    error_line("infer takes numbers: infer N [W], N >= 1");
+    return;
+  }
   if (!g_model_ok) {
     error_line("model init failed");
     return;
@@ -290,7 +309,10 @@ static void cmd_infer(const char *args) {
       return;
     }
     tinyopt_platform_yield();
-    (void)tinyopt_platform_time_us();   /* keeps 32-bit counter extensions current */
+    /* keep 32-bit counter extensions current: a glue may extend its clock and its cycle
+     * counter separately (ESP32 at 240 MHz: CCOUNT wraps every 17.9 s) */
+    (void)tinyopt_platform_time_us();
+    (void)tinyopt_platform_cycles();
   }
   c1 = tinyopt_platform_cycles();
   t1 = tinyopt_platform_time_us();
