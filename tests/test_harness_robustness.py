@@ -64,6 +64,15 @@ def test_empty_chunk_is_an_error_not_a_load_done(device):
     assert ask(device, "db abcd") == ["m-load-done"]
 
 
+def test_infer_refuses_a_half_loaded_input(device):
+    assert ask(device, "db load 4") == ["m-[Expecting 4 bytes]"]
+    assert ask(device, "db 0102") == []
+    lines = ask(device, "infer 1 0")
+    assert len(lines) == 1 and lines[0].startswith("m-error-[db load not finished"), lines
+    assert ask(device, "db 0304") == ["m-load-done"]
+    assert "m-infer-done" in ask(device, "infer 1 0")
+
+
 @pytest.mark.parametrize("cmd", [f"db load {U64_PLUS_1}", "db load 5x", "db load 1 2",
                                  "infer 0", "infer -1", "infer 2x", f"infer {U64_PLUS_1}",
                                  f"infer 1 {U64_PLUS_1}", "infer 1 0 7", "db print 4x"])

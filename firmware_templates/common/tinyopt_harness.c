@@ -282,6 +282,11 @@ static void cmd_infer(const char *args) {
     error_line("infer takes numbers: infer N [W], N >= 1");
     return;
   }
+  if (g_load_count != g_load_expected) {
+    /* half new, half old bytes: results for an input nobody sent */
+    error_line("db load not finished: send the rest of its bytes first");
+    return;
+  }
   if (!g_model_ok) {
     error_line("model init failed");
     return;
