@@ -49,6 +49,14 @@ class Lowered:
     sparse_layers: list = field(default_factory=list)
 
 
+def _row_major_strides(shape) -> list[int]:
+    """Element strides of a dense row-major (C order) array of SHAPE."""
+    st, acc = [0] * len(shape), 1
+    for i in range(len(shape) - 1, -1, -1):
+        st[i], acc = acc, acc * int(shape[i])
+    return st
+
+
 def unsupported(op: Operator, why: str) -> TinyoptError:
     return TinyoptError(f"operator {op.opcode} (#{op.index}) is not supported by the aot backend: {why}",
                         TFLM_HINT)
@@ -432,9 +440,7 @@ class _Lowerer:
             raise unsupported(op, "the axis must be a constant")
         n = len(tx.shape)
         axes = sorted({int(a) % n for a in np.atleast_1d(axis_t.data)})
-        st, acc = [0] * n, 1
-        for i in range(n - 1, -1, -1):
-            st[i], acc = acc, acc * tx.shape[i]
+        st = _row_major_strides(tx.shape)
         kept = [{"n": tx.shape[i], "s": st[i]} for i in range(n) if i not in axes]
         red = [{"n": tx.shape[i], "s": st[i]} for i in axes]
         count = int(np.prod([tx.shape[i] for i in axes])) if axes else 1
@@ -455,13 +461,7 @@ class _Lowerer:
             raise unsupported(op, "the paddings must be constant")
         pads = np.asarray(pads.data).reshape(-1, 2)
         n = len(tx.shape)
-
-        def strides(shape):
-            st, acc = [0] * n, 1
-            for i in range(n - 1, -1, -1):
-                st[i], acc = acc, acc * shape[i]
-            return st
-        si, so = strides(tx.shape), strides(ty.shape)
+        si, so = _row_major_strides(tx.shape), _row_major_strides(ty.shape)
         base = int(sum(int(pads[i][0]) * so[i] for i in range(n)))
         dims = [{"n": tx.shape[i], "si": si[i], "so": so[i]} for i in range(n - 1)]
         p = dict(dims=dims, run=tx.shape[-1], base=base, N=ty.elements, value=self.qp(ty)[1],
