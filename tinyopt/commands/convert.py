@@ -1,8 +1,8 @@
 import click
 
-from tinyopt.commands.common import emit_json, force_option, json_option
+from tinyopt.commands.common import force_option, json_option
 from tinyopt.commands.keras_options import convert_options, data_option, make_convert_options, model_argument
-from tinyopt.commands.keras_summary import print_summary
+from tinyopt.commands.keras_summary import run_stage
 
 
 @click.command("convert")
@@ -25,12 +25,4 @@ def command(model, data, out, force, as_json, **kw):
       tinyopt convert model.h5 --data d.npz -o out/
       tinyopt convert model.h5 --calibrate-random -o out/    # no data: accuracy unknown
     """
-    from tinyopt import keras_stages
-    from tinyopt.output_dir import check_writable, staged_output
-    from tinyopt.progress import make_progress
-    check_writable(out, force)
-    with staged_output(out, force) as stage, make_progress() as progress:
-        result = keras_stages.run("convert", model, data, stage, None, make_convert_options(kw), progress)
-    if as_json:
-        emit_json(result.report)
-    print_summary(result.report, out)
+    run_stage("convert", model, data, out, force, as_json, None, make_convert_options(kw))

@@ -1,8 +1,22 @@
-"""Human summary of the Keras stages (optimize / convert), printed with rich."""
+"""What `optimize` and `convert` share once their options are parsed: run the Keras stage
+into a staged OUT, then print its report (JSON and/or a human summary with rich)."""
 from rich.table import Table
 
-from tinyopt.commands.common import console
+from tinyopt.commands.common import console, emit_json
 from tinyopt.report import accuracy_rows
+
+
+def run_stage(name: str, model, data, out, force: bool, as_json: bool, opts, convert_opts) -> None:
+    """keras_stages.run(NAME, ...) writing OUT (refused if it exists, unless FORCE)."""
+    from tinyopt import keras_stages
+    from tinyopt.output_dir import check_writable, staged_output
+    from tinyopt.progress import make_progress
+    check_writable(out, force)
+    with staged_output(out, force) as stage, make_progress() as progress:
+        result = keras_stages.run(name, model, data, stage, opts, convert_opts, progress)
+    if as_json:
+        emit_json(result.report)
+    print_summary(result.report, out)
 
 
 def print_summary(report: dict, out_dir) -> None:

@@ -1,9 +1,9 @@
 import click
 
-from tinyopt.commands.common import emit_json, force_option, json_option
+from tinyopt.commands.common import force_option, json_option
 from tinyopt.commands.keras_options import (convert_options, data_option, make_convert_options,
                                             model_argument, optimize_options)
-from tinyopt.commands.keras_summary import print_summary
+from tinyopt.commands.keras_summary import run_stage
 
 
 @click.command("optimize")
@@ -26,10 +26,7 @@ def command(model, data, out, force, as_json, **kw):
       tinyopt optimize model.h5 --data d.npz --cluster 16 --qat -o out/
       tinyopt optimize model.keras --data d.npz --prune-pattern 2:4 -o out/
     """
-    from tinyopt import keras_stages
     from tinyopt.optimize import OptimizeOptions
-    from tinyopt.output_dir import check_writable, staged_output
-    from tinyopt.progress import make_progress
     opts = OptimizeOptions(prune=kw["prune"], prune_pattern=kw["prune_pattern"], cluster=kw["cluster"],
                            qat=kw["qat"], epochs=kw["epochs"], batch_size=kw["batch_size"],
                            learning_rate=kw["learning_rate"], seed=kw["seed"])
@@ -37,9 +34,4 @@ def command(model, data, out, force, as_json, **kw):
     if not opts.any:
         raise click.UsageError("nothing to optimize: give --prune, --prune-pattern or --cluster "
                                "(or use `tinyopt convert` for conversion alone)")
-    check_writable(out, force)
-    with staged_output(out, force) as stage, make_progress() as progress:
-        result = keras_stages.run("optimize", model, data, stage, opts, make_convert_options(kw), progress)
-    if as_json:
-        emit_json(result.report)
-    print_summary(result.report, out)
+    run_stage("optimize", model, data, out, force, as_json, opts, make_convert_options(kw))
