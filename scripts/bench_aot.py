@@ -123,7 +123,7 @@ def qemu_m4_firmware(path: Path, work: Path, backend: str = "aot", runs: int = 3
     return out
 
 
-def build_tflm_host(model, raw: bytes, tree: Path, work: Path) -> Path:
+def build_tflm_host(model, tree: Path, work: Path) -> Path:
     """The TFLM backend's own library (tinyopt.codegen.tflm) + the same host driver, linked
     against TFLM's reference kernels compiled once into tinyopt's cache."""
     from tinyopt.analysis import analyze
@@ -175,7 +175,7 @@ def bench(label: str, path: Path, inferences: int, tree: Path | None, keep: Path
         row["aot_ir_per_inference"] = ir
         row["aot_bit_exact"] = bool(np.array_equal(got, ref))
         if tree is not None:
-            tb = build_tflm_host(model, raw, tree, work)
+            tb = build_tflm_host(model, tree, work)
             tir, tgot = callgrind_ir(tb, xs, ref.shape[1], work)
             row["tflm_ir_per_inference"] = tir
             row["tflm_cpp_equals_aot"] = bool(np.array_equal(tgot, got))

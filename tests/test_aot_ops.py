@@ -4,7 +4,6 @@ multipliers, per-channel and per-tensor scales, broadcasting, fused activations,
 operator the backend lists."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from aot_builder import GraphBuilder

@@ -94,7 +94,7 @@ def _check_protocol(device: Device, project, raw: bytes, inputs: int = 20):
     assert 40_000 <= t2 - t1 < 5_000_000
     info = device.command("info")
     arena = int(re.search(r"m-info-arena-bytes-\[(\d+)\]", "\n".join(info)).group(1))
-    assert f"m-info-backend-[tflm]" in info and "m-info-timer-[clock_monotonic]" in info
+    assert "m-info-backend-[tflm]" in info and "m-info-timer-[clock_monotonic]" in info
     assert f"m-info-input-bytes-[{meta['input']['bytes']}]" in info
     assert f"m-info-output-bytes-[{meta['output']['bytes']}]" in info
     assert f"m-info-model-sha-[{meta['model']['sha256'][:16]}]" in info
@@ -109,7 +109,7 @@ def _check_protocol(device: Device, project, raw: bytes, inputs: int = 20):
         x = rng.integers(-128, 128, size=meta["input"]["bytes"], dtype=np.int8)
         device.link.load_input(x.tobytes())
         if k == 0:   # db print shows what was loaded
-            dump = device.command(f"db print 40 8")
+            dump = device.command("db print 40 8")
             assert "".join(l[len("m-buffer-"):] for l in dump[:-1]) == x.tobytes()[8:48].hex()
         expected = runner.run(x).reshape(-1)
         warm = 1 if k == 0 else 0

@@ -82,7 +82,7 @@ def compare_outputs(device: list[np.ndarray], reference: list[np.ndarray]) -> di
             "max_abs_diff": diff, "top1_agreement": top1 / n}
 
 
-def _inputs(model_bytes: bytes, meta_in: dict, inputs, count: int, seed: int) -> np.ndarray:
+def _inputs(meta_in: dict, inputs, count: int, seed: int) -> np.ndarray:
     """COUNT int8 input vectors: from INPUTS (.npz path or array; floats are quantized with the
     model's input scale) or seeded random int8."""
     nbytes = int(meta_in["bytes"])
@@ -210,7 +210,7 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
 def _check_outputs(link: DeviceLink, model: bytes, meta: dict, inputs, count: int, seed: int,
                    timeout: float, progress) -> dict:
     from tinyopt.tflm_runtime import Runner
-    xs = _inputs(model, meta["input"], inputs, count, seed)
+    xs = _inputs(meta["input"], inputs, count, seed)
     runner = Runner(model)
     device, reference = [], []
     for i, x in enumerate(xs):

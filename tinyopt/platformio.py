@@ -121,7 +121,7 @@ def _platform_installed(spec: str) -> bool:
         return True
 
 
-def _not_buildable_here(project: Path, board: Board, why: str) -> TinyoptError:
+def _not_buildable_here(project: Path, why: str) -> TinyoptError:
     return TinyoptError(
         f"the project is ready at {project}, but it cannot be built here: {why}",
         f"build and upload it where PlatformIO can reach its registry: pio run -t upload -d {project}")
@@ -139,7 +139,7 @@ def check_buildable(project: Path, board: Board) -> None:
                                    "libstdc++-arm-none-eabi-newlib qemu-system-arm (scripts/setup.sh)")
         return
     if not _platform_installed(spec) and not registry_reachable():
-        raise _not_buildable_here(project, board, f"PlatformIO platform {spec!r} is not installed "
+        raise _not_buildable_here(project, f"PlatformIO platform {spec!r} is not installed "
                                   "and the PlatformIO registry does not answer")
 
 
@@ -176,7 +176,7 @@ def build(project, board: Board, jobs: int = 2, timeout: float = 3600, on_line=N
     seconds = time.monotonic() - start
     if code != 0:
         if not board.emulated and NETWORK_RE.search(log):
-            raise _not_buildable_here(project, board, "PlatformIO could not download the platform "
+            raise _not_buildable_here(project, "PlatformIO could not download the platform "
                                       "or its packages")
         raise TinyoptError(f"`pio run` failed in {project}:\n{_errors(log)}",
                            f"see the full log: cd {project} && pio run -v")
