@@ -226,9 +226,8 @@ def _validation_inputs(options: BuildOptions):
 
 def _write_reports(report: dict, folder: Path) -> None:
     from tinyopt.build_report import write_latency_plot, write_markdown
-    write_json(report, folder)
     plot = write_latency_plot(report, folder)
     if plot:
         report["plot"] = plot.name
-        write_json(report, folder)
+    write_json(report, folder)
     write_markdown(report, folder)
