@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from tinyopt.analysis.reader import Operator, TfliteModel
 
 _POOLS = {"AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"}
@@ -39,10 +37,6 @@ _DATA_MOVEMENT = {
 class OpCost:
     macs: int
     other_ops: int
-
-
-def _elements(shape) -> int:
-    return int(np.prod(shape)) if len(shape) else 1
 
 
 def op_cost(model: TfliteModel, op: Operator) -> OpCost:
