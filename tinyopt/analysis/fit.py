@@ -3,7 +3,7 @@
 The runtime figures come from the board file (runtime_flash_bytes, runtime_ram_bytes).
 When a board file leaves them out, tinyopt uses defaults measured on the emulated
 Cortex-M4 (TFLM's interpreter and reference kernels took 66–73 kB of flash besides the
-model; see docs/DESIGN.md) and a conservative RAM allowance for stack, the interpreter
+model) and a conservative RAM allowance for stack, the interpreter
 object and the harness buffers."""
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
 (re-flashing resets a board), starts qemu-system-arm paused (-S) with UART0 on a
 pseudo-terminal and the monitor on a unix socket, opens the pty, resumes the guest with
 `cont`, shows the boot banner (golden check, m-init-done, m-ready) and closes the pty.
-QEMU drops guest output while nobody holds the pty open (see docs/DESIGN.md); the firmware
+QEMU drops guest output while nobody holds the pty open; the firmware
 only speaks when spoken to after its banner, so clients that open the port later lose
 nothing. QEMU keeps running in its own session; the port path, pid and monitor socket
 are recorded in PROJECT/.tinyopt/ (port, pid, monitor, qemu.log).
