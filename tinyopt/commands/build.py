@@ -2,7 +2,7 @@ import click
 
 from tinyopt.commands.common import console, emit_json, force_option, json_option
 from tinyopt.commands.keras_options import (convert_options, data_option, make_convert_options,
-                                            model_argument, optimize_options)
+                                            make_optimize_options, model_argument, optimize_options)
 
 
 @click.command("build")
@@ -40,12 +40,9 @@ def command(model, board, backend, data, port, runs, warmup, windows, count, kee
     """
     from tinyopt.commands.measure import print_measurement
     from tinyopt.measure import Measurement
-    from tinyopt.optimize import OptimizeOptions
     from tinyopt.pipeline import BuildOptions, run
     from tinyopt.progress import make_progress
-    opts = OptimizeOptions(prune=kw["prune"], prune_pattern=kw["prune_pattern"], cluster=kw["cluster"],
-                           qat=kw["qat"], epochs=kw["epochs"], batch_size=kw["batch_size"],
-                           learning_rate=kw["learning_rate"], seed=kw["seed"])
+    opts = make_optimize_options(kw)
     options = BuildOptions(board=board, backend=backend, model=model, data=data,
                            optimize=opts if opts.any else None, convert=make_convert_options(kw),
                            port=port, runs=runs, warmup=warmup, windows=windows, count=count,

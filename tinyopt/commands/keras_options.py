@@ -43,3 +43,12 @@ def make_convert_options(kw) -> ConvertOptions:
     return ConvertOptions(calibration=kw["calibration"], int16x8=kw["int16x8"],
                           calibrate_random=kw["calibrate_random"], seed=kw.get("seed", 0),
                           eval_samples=kw["eval_samples"])
+
+
+def make_optimize_options(kw):
+    """tinyopt.optimize.OptimizeOptions from the optimize_options values (imported only here:
+    the optimize package is not needed for --help)."""
+    from tinyopt.optimize import OptimizeOptions
+    return OptimizeOptions(prune=kw["prune"], prune_pattern=kw["prune_pattern"], cluster=kw["cluster"],
+                           qat=kw["qat"], epochs=kw["epochs"], batch_size=kw["batch_size"],
+                           learning_rate=kw["learning_rate"], seed=kw["seed"])

@@ -2,7 +2,7 @@ import click
 
 from tinyopt.commands.common import force_option, json_option
 from tinyopt.commands.keras_options import (convert_options, data_option, make_convert_options,
-                                            model_argument, optimize_options)
+                                            make_optimize_options, model_argument, optimize_options)
 from tinyopt.commands.keras_summary import run_stage
 
 
@@ -26,10 +26,7 @@ def command(model, data, out, force, as_json, **kw):
       tinyopt optimize model.h5 --data d.npz --cluster 16 --qat -o out/
       tinyopt optimize model.keras --data d.npz --prune-pattern 2:4 -o out/
     """
-    from tinyopt.optimize import OptimizeOptions
-    opts = OptimizeOptions(prune=kw["prune"], prune_pattern=kw["prune_pattern"], cluster=kw["cluster"],
-                           qat=kw["qat"], epochs=kw["epochs"], batch_size=kw["batch_size"],
-                           learning_rate=kw["learning_rate"], seed=kw["seed"])
+    opts = make_optimize_options(kw)
     opts.validate()
     if not opts.any:
         raise click.UsageError("nothing to optimize: give --prune, --prune-pattern or --cluster "
