@@ -43,10 +43,6 @@ class Runner:
     def input_dtype(self):
         return np.dtype(self.input_details["dtype"])
 
-    @property
-    def output_dtype(self):
-        return np.dtype(self.output_details["dtype"])
-
     def run(self, x: np.ndarray) -> np.ndarray:
         """x: one quantized input (any shape with the right element count)."""
         x = np.asarray(x, dtype=self.input_dtype).reshape(self.input_shape)
@@ -87,11 +83,16 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (np.asarray(q, np.float32) - zero_point) * np.float32(scale)
 
 
+def _quantization(details: dict) -> tuple[float, int]:
+    qp = details["quantization_parameters"]
+    scale = float(qp["scales"][0]) if len(qp["scales"]) else 1.0
+    zero_point = int(qp["zero_points"][0]) if len(qp["zero_points"]) else 0
+    return scale, zero_point
+
+
 def input_quantization(runner: Runner) -> tuple[float, int]:
-    qp = runner.input_details["quantization_parameters"]
-    return float(qp["scales"][0]) if len(qp["scales"]) else 1.0, int(qp["zero_points"][0]) if len(qp["zero_points"]) else 0
+    return _quantization(runner.input_details)
 
 
 def output_quantization(runner: Runner) -> tuple[float, int]:
-    qp = runner.output_details["quantization_parameters"]
-    return float(qp["scales"][0]) if len(qp["scales"]) else 1.0, int(qp["zero_points"][0]) if len(qp["zero_points"]) else 0
+    return _quantization(runner.output_details)
