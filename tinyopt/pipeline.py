@@ -125,7 +125,7 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
     with timed(report, "generate"):
         name = Path(str(options.model).rstrip("/")).stem if options.model else "demo"
         project = generate(tflite, board, backend=options.backend, out=project_dir,
-                           options={"model_name": name})
+                           options={"model_name": name}, analysis=analysis)
     _point_project_at_final_model(project_dir, tflite, stage, final)
     report["project"] = {"path": str(final / "project"), "files": len(project.files),
                          "library": project.metadata.get("library", {})}

@@ -154,8 +154,10 @@ def _ini_value(value) -> str:
 
 
 def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = False,
-             options: dict | None = None) -> FirmwareProject:
-    """Write the PlatformIO project for TFLITE_PATH on BOARD into OUT (staged, atomic)."""
+             options: dict | None = None, analysis=None) -> FirmwareProject:
+    """Write the PlatformIO project for TFLITE_PATH on BOARD into OUT (staged, atomic).
+    ANALYSIS, when the caller already has it for this model and board (the pipeline does),
+    is reused instead of analysing the model again."""
     from tinyopt.analysis import analyze, raise_for_audit, read_tflite
 
     options = dict(options or {})
@@ -171,7 +173,9 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
 
     tflite_path = Path(tflite_path)
     model = read_tflite(tflite_path)
-    analysis = analyze(model, board)
+    # The arena margin and the fit depend on the board, so only its own analysis will do.
+    if analysis is None or analysis.fit is None or analysis.fit.board != board.name:
+        analysis = analyze(model, board)
     raise_for_audit(analysis, backend)
     if not force:
         _refuse_misfit(analysis, board)
