@@ -208,8 +208,14 @@ def demo_model_path(progress=None) -> Path:
     model = build_demo_model()
     model.compile(optimizer=k.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
-    callbacks = [progress] if progress is not None else []
-    model.fit(ds.x_train, ds.y_train, epochs=30, batch_size=32, verbose=0,
+    epochs, batch = 30, 32
+    callbacks = []
+    if progress is not None:
+        # The rich display gets a Keras callback that drives it, never the display itself.
+        from tinyopt.progress import keras_progress_callback
+        steps = -(-len(ds.x_train) // batch)
+        callbacks.append(keras_progress_callback(progress, "training the demo model", epochs, steps))
+    model.fit(ds.x_train, ds.y_train, epochs=epochs, batch_size=batch, verbose=0,
               validation_data=(ds.x_val, ds.y_val), callbacks=callbacks)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "demo.tmp.keras"

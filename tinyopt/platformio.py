@@ -19,9 +19,9 @@ from pathlib import Path
 from tinyopt.boards import Board
 from tinyopt.errors import TinyoptError
 from tinyopt.nice import nice
-from tinyopt.paths import PROJECT_ROOT
 
-BOOTSTRAP = PROJECT_ROOT / "scripts" / "pio_offline.py"
+# The offline bootstrap runs in a child Python: it installs packages through `pio pkg`.
+BOOTSTRAP = [sys.executable, "-m", "tinyopt.pio_offline"]
 REGISTRY_HOST = "api.registry.platformio.org"
 # The size report PlatformIO prints after a build, e.g.
 # "RAM:   [          ]   0.1% (used 3744 bytes from 4194304 bytes)"
@@ -99,14 +99,14 @@ def core_ready() -> bool:
 
 def ensure_platformio() -> None:
     """Make `pio run` possible: PlatformIO installed and its core package tool-scons present
-    (from the registry, or from PyPI's scons through scripts/pio_offline.py when offline)."""
+    (from the registry, or from PyPI's scons through tinyopt.pio_offline when offline)."""
     if core_ready():
         return
-    proc = subprocess.run([sys.executable, str(BOOTSTRAP)], capture_output=True, text=True,
+    proc = subprocess.run(BOOTSTRAP, capture_output=True, text=True,
                           env=pio_env(), timeout=600)
     if proc.returncode != 0:
         raise TinyoptError(f"PlatformIO cannot build yet: {(proc.stderr or proc.stdout).strip()[-500:]}",
-                           f"run `{sys.executable} {BOOTSTRAP} --force`, or `pio pkg install -g -t "
+                           f"run `{' '.join(BOOTSTRAP)} --force`, or `pio pkg install -g -t "
                            "platformio/tool-scons` where the registry is reachable")
 
 
@@ -225,4 +225,4 @@ def doctor_checks() -> list[dict]:
     # Not an error: the first build installs it (registry, or offline from PyPI's scons).
     return [{"name": "PlatformIO core (tool-scons)", "version": None, "ok": True,
              "detail": "not installed yet: the first build installs it (offline: from PyPI's scons)",
-             "fix": f"{sys.executable} {BOOTSTRAP}"}]
+             "fix": " ".join(BOOTSTRAP)}]

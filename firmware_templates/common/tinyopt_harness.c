@@ -10,6 +10,9 @@
  *   db print [N] [O]%  m-buffer-HEX... (32 bytes per line)
  *   infer N W%       m-warmup-start-W m-warmup-done m-infer-start-N m-lap-us-T0 m-lap-us-T1
  *                    m-infer-done m-results-[..] + extension m-infer-cycles-C
+ *                    N, W <= TINYOPT_INFER_MAX. Any byte received while it runs ends it early:
+ *                    m-error-[infer interrupted ...] with the runs done so far, then m-ready;
+ *                    the byte is left for the next command.
  *   results%         m-results-[..] + extension m-results-int8-[..]
  *   info%            (extension) backend, timer, arena, sizes, model sha
  * At boot (extension): m-golden-pass | m-golden-fail-[mismatches=N], then m-init-done. */
@@ -24,6 +27,9 @@
 
 #define CMD_MAX 2048         /* "db " + up to ~1000 bytes of hex per chunk */
 #define HEX_PER_LINE 32
+/* Beyond ~10 million runs no measurement needs more (MLPerf windows are >= 10 s); a count of
+ * 10^12 would keep the board busy for good. */
+#define TINYOPT_INFER_MAX 10000000u
 
 static char g_cmd[CMD_MAX + 1];
 static size_t g_cmd_len;
@@ -275,11 +281,44 @@ static void cmd_db(const char *args) {
   }
 }
 
+/* A host that sends anything while a run goes on wants the board back (a typo, a dead
+ * runner, a Ctrl-C): polled between runs, so the longest wait is one inference. Line ends
+ * and spaces after the '%' of the infer command itself are not a request to stop. The byte
+ * that stops a run is kept for the command parser. */
+static int g_pushback = -1;
+
+static int stop_requested(void) {
+  while (g_pushback < 0 && tinyopt_platform_rx_ready()) {
+    int c = tinyopt_platform_getc();
+    if (c < 0) return 1;   /* the link closed: nobody waits for the figures */
+    if (c == ' ' || c == '\r' || c == '\n' || c == '\t') continue;
+    g_pushback = c;
+  }
+  return g_pushback >= 0;
+}
+
+static void interrupted_line(const char *phase, uint64_t done, uint64_t asked, uint64_t us) {
+  put_str("m-error-[infer interrupted in ");
+  put_str(phase);
+  put_str(" after ");
+  put_u64(done);
+  put_str(" of ");
+  put_u64(asked);
+  put_str(" runs, ");
+  put_u64(us);
+  put_str(" us]");
+  end_line();
+}
+
 static void cmd_infer(const char *args) {
   uint64_t n = 1, w = 0, t0, t1, c0, c1, i;
   if (!parse_two(args, &n, &w) || n == 0) {
     /* N = 0 would print the results of an earlier input as if they were this one's */
     error_line("infer takes numbers: infer N [W], N >= 1");
+    return;
+  }
+  if (n > TINYOPT_INFER_MAX || w > TINYOPT_INFER_MAX) {
+    error_line("infer: at most 10000000 runs and 10000000 warm-up runs");
     return;
   }
   if (g_load_count != g_load_expected) {
@@ -294,7 +333,12 @@ static void cmd_infer(const char *args) {
   put_str("m-warmup-start-");
   put_u64(w);
   end_line();
+  t0 = tinyopt_platform_time_us();
   for (i = 0; i < w; ++i) {
+    if (stop_requested()) {
+      interrupted_line("warm-up", i, w, tinyopt_platform_time_us() - t0);
+      return;
+    }
     if (run_once(g_input) != 0) {
       error_line("invoke failed");
       return;
@@ -308,6 +352,10 @@ static void cmd_infer(const char *args) {
   t0 = tinyopt_platform_time_us();
   c0 = tinyopt_platform_cycles();
   for (i = 0; i < n; ++i) {
+    if (stop_requested()) {
+      interrupted_line("infer", i, n, tinyopt_platform_time_us() - t0);
+      return;
+    }
     /* the input is copied before every run: TFLM may reuse the input tensor's memory */
     if (run_once(g_input) != 0) {
       error_line("invoke failed");
@@ -413,7 +461,8 @@ void tinyopt_harness_setup(void) {
 }
 
 void tinyopt_harness_poll(void) {
-  int c = tinyopt_platform_getc();
+  int c = g_pushback >= 0 ? g_pushback : tinyopt_platform_getc();
+  g_pushback = -1;
   if (c < 0) return;
   if (c == '%') {
     g_cmd[g_cmd_len] = '\0';

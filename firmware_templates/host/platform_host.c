@@ -122,6 +122,17 @@ int tinyopt_platform_getc(void) {
   }
 }
 
+int tinyopt_platform_rx_ready(void) {
+  struct pollfd p;
+  if (g_pending_pos < g_pending_len) return 1;
+  if (g_closed) return 1;
+  p.fd = g_master;
+  p.events = POLLIN;
+  p.revents = 0;
+  /* POLLHUP too: getc then reports the closed link */
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
 void tinyopt_platform_write(const char *s, size_t n) {
   while (n) {
     ssize_t w = write(g_master, s, n);
