@@ -27,6 +27,8 @@ class Runner:
     """Runs one int8 model in the TFLM runtime, one input at a time (batch 1)."""
 
     def __init__(self, model_bytes: bytes, arena_size: int | None = None):
+        from tinyopt.tflm_probe import check_loads
+        check_loads(bytes(model_bytes), arena_size)   # a crash there, not in this process
         try:
             self._interp = _runtime().Interpreter.from_bytes(bytes(model_bytes), arena_size=arena_size)
         except Exception as err:

@@ -14,6 +14,7 @@ from tinyopt.analysis.fit import Fit, check_fit
 from tinyopt.analysis.lifetimes import live_bytes_per_op, peak_activation_bytes
 from tinyopt.analysis.ops import OpRow, op_rows
 from tinyopt.analysis.reader import TfliteModel, read_tflite
+from tinyopt.tflm_probe import NativeLoadError
 from tinyopt.errors import TinyoptError
 
 __all__ = ["Analysis", "Totals", "analyze", "raise_for_audit", "read_tflite", "TfliteModel"]
@@ -98,6 +99,8 @@ def analyze(model, board=None, *, other_boards=None) -> Analysis:
     if findings.ok:
         try:
             arena = measure_arena(tfl, peak, kernels)
+        except NativeLoadError:
+            raise   # a damaged file (exit 2), not an audit finding
         except TinyoptError as err:   # the runtime refused a model the audit let through
             findings = Audit(findings.errors + (Finding("tflm-runtime", err.message,
                              "check the operator types; report the model if the audit should "

@@ -124,6 +124,7 @@ def measure_arena(model: TfliteModel, peak_activation_bytes: int,
     """Run the TFLM runtime on the model (the caller has audited it) and read its figures."""
     from tinyopt.errors import TinyoptError
     from tinyopt.quiet import captured_stderr
+    from tinyopt.tflm_probe import NativeLoadError
     from tinyopt.tflm_runtime import Runner
     # The runtime's default arena is 10x the model size, too small for a model with few
     # weights and large activations; the figures it reports do not depend on this size.
@@ -135,6 +136,8 @@ def measure_arena(model: TfliteModel, peak_activation_bytes: int,
             failure = None
         except TinyoptError as err:
             failure = err
+    if isinstance(failure, NativeLoadError):
+        raise failure   # a damaged file, not a model TFLM refuses
     if failure is not None:
         said = [ln.strip() for ln in log[0].splitlines() if ln.strip()]
         detail = f" ({said[0][:160]})" if said else ""

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tinyopt.analysis.reader import Operator, TfliteModel
+from tinyopt.analysis.reader import Operator, Tensor, TfliteModel
+from tinyopt.errors import TinyoptError
 
 _POOLS = {"AVERAGE_POOL_2D", "MAX_POOL_2D", "L2_POOL_2D"}
 _REDUCTIONS = {"MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN", "REDUCE_PROD", "REDUCE_ALL",
@@ -39,28 +40,42 @@ class OpCost:
     other_ops: int
 
 
+def _operand(model: TfliteModel, op: Operator, k: int, rank: int | None = None,
+             min_rank: int = 0) -> Tensor:
+    """Input K of OP, present and of the rank its operator defines; a converter never writes
+    anything else, so a mismatch is a damaged file."""
+    t = model.tensor(op.inputs[k]) if k < len(op.inputs) else None
+    if t is None:
+        raise TinyoptError(f"operator {op.opcode} (#{op.index}) lacks its input {k}: the file is damaged",
+                           "copy or convert the model again")
+    if (rank is not None and len(t.shape) != rank) or len(t.shape) < min_rank:
+        want = rank if rank is not None else f">= {min_rank}"
+        raise TinyoptError(f"operator {op.opcode} (#{op.index}) input {k} has shape {list(t.shape)}, "
+                           f"rank {want} expected: the file is damaged", "copy or convert the model again")
+    return t
+
+
 def op_cost(model: TfliteModel, op: Operator) -> OpCost:
-    t = model.tensor
-    out = t(op.outputs[0]) if op.outputs else None
+    out = model.tensor(op.outputs[0]) if op.outputs else None
     out_elems = out.elements if out is not None else 0
     code = op.opcode
     if code == "CONV_2D":
-        filt = t(op.inputs[1])               # [out_c, k_h, k_w, in_c / groups]
+        filt = _operand(model, op, 1, rank=4)   # [out_c, k_h, k_w, in_c / groups]
         _, kh, kw, cin_per_group = filt.shape
         return OpCost(out_elems * kh * kw * cin_per_group, 0)
     if code == "DEPTHWISE_CONV_2D":
-        filt = t(op.inputs[1])               # [1, k_h, k_w, out_c]
+        filt = _operand(model, op, 1, rank=4)   # [1, k_h, k_w, out_c]
         return OpCost(out_elems * filt.shape[1] * filt.shape[2], 0)
     if code == "FULLY_CONNECTED":
-        weights = t(op.inputs[1])            # [out, in]
+        weights = _operand(model, op, 1, min_rank=1)   # [out, in]
         n_out, n_in = weights.shape[0], weights.shape[-1]
-        rows = t(op.inputs[0]).elements // max(n_in, 1)
+        rows = _operand(model, op, 0).elements // max(n_in, 1)
         return OpCost(rows * n_in * n_out, 0)
     if code == "TRANSPOSE_CONV":
-        filt, x = t(op.inputs[1]), t(op.inputs[2])   # filter [out_c, k_h, k_w, in_c]
+        filt, x = _operand(model, op, 1, rank=4), _operand(model, op, 2)   # filter [out_c, k_h, k_w, in_c]
         return OpCost(x.elements * filt.shape[0] * filt.shape[1] * filt.shape[2], 0)
     if code == "BATCH_MATMUL":
-        a = t(op.inputs[0])
+        a = _operand(model, op, 0, min_rank=2)
         adj_x = bool(op.options.get("adjX", False))
         inner = a.shape[-2] if adj_x else a.shape[-1]
         return OpCost(out_elems * inner, 0)
@@ -68,7 +83,7 @@ def op_cost(model: TfliteModel, op: Operator) -> OpCost:
         window = int(op.options.get("filterHeight", 1)) * int(op.options.get("filterWidth", 1))
         return OpCost(0, out_elems * window)
     if code in _REDUCTIONS:
-        return OpCost(0, t(op.inputs[0]).elements)
+        return OpCost(0, _operand(model, op, 0).elements)
     if code in _DATA_MOVEMENT or code == "CUSTOM":
         return OpCost(0, 0)
     return OpCost(0, out_elems)

@@ -147,6 +147,7 @@ def read_tflite(source: str | Path | bytes) -> TfliteModel:
                            "pass a .tflite file written by the TFLiteConverter or `tinyopt convert`")
     try:
         model = schema.ModelT.InitFromPackedBuf(bytearray(raw), 0)
+        _verify(model, raw, label)
         return _convert(model, raw)
     except TinyoptError:
         raise
@@ -156,6 +157,90 @@ def read_tflite(source: str | Path | bytes) -> TfliteModel:
                   if isinstance(err, (struct.error, IndexError)) else type(err).__name__)
         raise TinyoptError(f"{label} is a damaged or truncated TFLite flatbuffer ({detail})",
                            "the file is probably cut short; copy or convert the model again") from None
+
+
+# TFLM sizes tensors in int32 bytes; nothing bigger is a microcontroller model.
+MAX_TENSOR_BYTES = 1 << 31
+
+
+def _damaged(label: str, what: str) -> TinyoptError:
+    return TinyoptError(f"{label} is a damaged TFLite flatbuffer: {what}",
+                        "copy or convert the model again (re-run `tinyopt convert`)")
+
+
+def _verify(model, raw: bytes, label: str) -> None:
+    """What the flatbuffer's tables must satisfy before anything indexes with them, in every
+    subgraph (TFLM's C++ loader trusts them all): indices in range, sizes that add up, sane
+    quantization. The Python parse already refused offsets that point outside the file."""
+    buffers = model.buffers or []
+    n_codes = len(model.operatorCodes or [])
+    n_sub = len(model.subgraphs or [])
+    for b, buf in enumerate(buffers):
+        if buf.offset or buf.size:
+            if buf.offset < 0 or buf.size < 0 or buf.offset + buf.size > len(raw):
+                raise _damaged(label, f"buffer {b} points past the end of the file")
+    for g, sub in enumerate(model.subgraphs or []):
+        tensors = sub.tensors or []
+        n_t = len(tensors)
+        where = f"subgraph {g}" if g else "the main subgraph"
+        for name in ("inputs", "outputs"):
+            for i in getattr(sub, name) if getattr(sub, name) is not None else []:
+                if not 0 <= int(i) < n_t:
+                    raise _damaged(label, f"{where} lists {name[:-1]} tensor {int(i)} of {n_t}")
+        for t_i, t in enumerate(tensors):
+            _verify_tensor(t, t_i, where, len(buffers), buffers, label)
+        for o_i, op in enumerate(sub.operators or []):
+            if not 0 <= op.opcodeIndex < n_codes:
+                raise _damaged(label, f"operator {o_i} of {where} has opcode {op.opcodeIndex} of {n_codes}")
+            for i in op.inputs if op.inputs is not None else []:
+                if not -1 <= int(i) < n_t:
+                    raise _damaged(label, f"operator {o_i} of {where} reads tensor {int(i)} of {n_t}")
+            for i in op.outputs if op.outputs is not None else []:
+                if not 0 <= int(i) < n_t:
+                    raise _damaged(label, f"operator {o_i} of {where} writes tensor {int(i)} of {n_t}")
+            opts = op.builtinOptions
+            for key, value in (vars(opts).items() if opts is not None else []):
+                if key.endswith("SubgraphIndex") and isinstance(value, int) and not 0 <= value < n_sub:
+                    raise _damaged(label, f"operator {o_i} of {where} calls subgraph {value} of {n_sub}")
+
+
+def _verify_tensor(t, index: int, where: str, n_buffers: int, buffers, label: str) -> None:
+    name = f"tensor {index} of {where}"
+    dtype = TENSOR_TYPE_NAMES.get(t.type)
+    if dtype is None:
+        raise _damaged(label, f"{name} has unknown type {t.type}")
+    shape = [int(d) for d in (t.shape if t.shape is not None else [])]
+    if len(shape) > 8 or any(d < 0 for d in shape):
+        raise _damaged(label, f"{name} has shape {shape}")
+    itemsize = np.dtype(NUMPY_DTYPES[dtype]).itemsize if dtype in NUMPY_DTYPES else 1
+    elements = 1
+    for d in shape:
+        elements *= d
+    if elements * itemsize >= MAX_TENSOR_BYTES:
+        raise _damaged(label, f"{name} would need {elements * itemsize} bytes (shape {shape})")
+    if not 0 <= t.buffer < max(n_buffers, 1):
+        raise _damaged(label, f"{name} uses buffer {t.buffer} of {n_buffers}")
+    buf = buffers[t.buffer] if t.buffer < n_buffers else None
+    stored = len(buf.data) if buf is not None and buf.data is not None else (buf.size if buf is not None else 0)
+    if t.buffer > 0 and stored and dtype in NUMPY_DTYPES and stored != elements * itemsize:
+        raise _damaged(label, f"{name} holds {stored} bytes, its shape {shape} of {dtype} needs "
+                              f"{elements * itemsize}")
+    q = t.quantization
+    if q is None:
+        return
+    scales = np.asarray(q.scale if q.scale is not None else [], np.float64)
+    zps = np.asarray(q.zeroPoint if q.zeroPoint is not None else [], np.int64)
+    if scales.size == 0 and zps.size == 0:
+        return
+    if not np.all(np.isfinite(scales)) or np.any(scales < 0):
+        raise _damaged(label, f"{name} has a scale that is not a finite positive number")
+    if zps.size not in (0, scales.size) or np.any(np.abs(zps) > 1 << 16):
+        raise _damaged(label, f"{name} has {zps.size} zero points for {scales.size} scales")
+    if scales.size > 1:
+        qdim = int(q.quantizedDimension)
+        if not 0 <= qdim < len(shape) or shape[qdim] != scales.size:
+            raise _damaged(label, f"{name} has {scales.size} per-channel scales along dimension "
+                                  f"{qdim} of shape {shape}")
 
 
 def _convert(model, raw: bytes) -> TfliteModel:

@@ -199,7 +199,15 @@ class _Lowerer:
                                    "or use `--backend tflm`")
         for op in m.operators:
             self._check_float(op)
-            getattr(self, "op_" + op.opcode.lower())(op)
+            try:
+                getattr(self, "op_" + op.opcode.lower())(op)
+            except (ValueError, IndexError, KeyError, TypeError, ZeroDivisionError, OverflowError) as err:
+                # The lowering trusts shapes the TFLM runtime accepted; a damaged file can still
+                # carry operands no valid converter output has (a shape of the wrong rank...).
+                raise TinyoptError(
+                    f"operator {op.opcode} (#{op.index}) has operands the aot backend cannot lower "
+                    f"({type(err).__name__}: {str(err)[:100]})",
+                    "the file may be damaged: `tinyopt analyze` shows its shapes; or use `--backend tflm`") from None
         return self.out
 
     def _check_float(self, op: Operator) -> None:
@@ -225,7 +233,7 @@ class _Lowerer:
         w = self.weights(op, op.inputs[1])
         y = self.act(op, op.outputs[0])
         tx, ty = self.t(x), self.t(y)
-        if len(tx.shape) != 4 or len(w.shape) != 4:
+        if len(tx.shape) != 4 or len(w.shape) != 4 or len(ty.shape) != 4:
             raise unsupported(op, "only 4-D NHWC tensors")
         B, H, W, C = tx.shape
         _, OH, OW, O = ty.shape
