@@ -130,6 +130,32 @@ def _idf_deps(lib_deps: list[str]) -> tuple[list[dict], list[str]]:
     return idf, pio
 
 
+# ESP-IDF 5.3 Kconfig choices the board file's values must map onto (esp_system's
+# port/soc/<target>/Kconfig.cpu, esptool_py's and partition_table's Kconfig.projbuild).
+IDF_CPU_MHZ = (80, 160, 240)
+IDF_FLASH_SIZES = ("1MB", "2MB", "4MB", "8MB", "16MB", "32MB", "64MB", "128MB")
+IDF_PARTITION_TABLES = {"partitions_singleapp.csv": "SINGLE_APP",
+                        "partitions_singleapp_large.csv": "SINGLE_APP_LARGE",
+                        "partitions_two_ota.csv": "TWO_OTA"}
+
+
+def _idf_config(board: Board) -> dict:
+    """sdkconfig.defaults values from the board file: CPU clock, flash size (the
+    `board_upload.flash_size` PlatformIO compares with the sdkconfig's) and partition table."""
+    pio = board.platformio
+    flash = pio.get("board_upload.flash_size")
+    if board.clock_mhz not in IDF_CPU_MHZ:
+        raise TinyoptError(f"board {board.name}: ESP-IDF cannot run the CPU at {board.clock_mhz} MHz",
+                           f"set clock_mhz to one of {', '.join(map(str, IDF_CPU_MHZ))}")
+    if flash not in IDF_FLASH_SIZES:
+        raise TinyoptError(f"board {board.name}: [platformio] \"board_upload.flash_size\" is "
+                           f"{flash!r}, ESP-IDF needs one of {', '.join(IDF_FLASH_SIZES)}",
+                           "set it to the module's flash size (the PlatformIO board's upload.flash_size)")
+    partitions = pio.get("board_build.partitions", "partitions_singleapp.csv")
+    return {"cpu_mhz": board.clock_mhz, "flash_size": flash, "partitions": partitions,
+            "partition_table": IDF_PARTITION_TABLES.get(partitions, "CUSTOM")}
+
+
 def _render_or_copy(template_rel: Path, ctx: dict) -> str:
     if template_rel.suffix == ".j2":
         return render(template_rel.as_posix(), ctx)
@@ -222,6 +248,7 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
         "task_stack_bytes": int(board.tflm.get("task_stack_bytes", 16384)),
         "arena_placement": lib.summary.get("arena_placement", "static"),
         "build_flags_json": json.dumps(lib.build_flags), "lib_build_flags": lib.build_flags,
+        "idf": _idf_config(board) if is_idf else {},
     }
 
     files: dict[str, str | bytes] = {
