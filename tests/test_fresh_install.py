@@ -41,7 +41,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_carries_boards_templates_and_the_offline_package(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for must in ("tinyopt/data/boards/qemu-m4.toml",
-                 "tinyopt/data/boards/platform-qemu-m4/builder/main.py",
+                 "tinyopt/data/boards/platform-qemu/builder/main.py",
                  "tinyopt/data/firmware_templates/common/tinyopt_harness.c",
                  "tinyopt/data/firmware_templates/aot/kernels.c.j2",
                  "tinyopt/data/pio_offline/tool-scons/scons.py",

@@ -1,4 +1,4 @@
-"""The emulated board qemu-m4 as PlatformIO sees it: the offline bootstrap, the dev-platform's
+"""The emulated boards as PlatformIO sees them (qemu-m4 for the build steps): the offline bootstrap, the dev-platform's
 build and size report, upload (= starting QEMU), --keep-running / --stop."""
 from __future__ import annotations
 
@@ -17,21 +17,42 @@ from tinyopt import platformio
 from tinyopt.boards import load_board
 from tinyopt.paths import BOARDS_DIR, PROJECT_ROOT
 
-PLATFORM = BOARDS_DIR / "platform-qemu-m4"
+PLATFORM = BOARDS_DIR / "platform-qemu"
+EMULATED = sorted(p.stem for p in BOARDS_DIR.glob("*.toml") if load_board(p.stem).emulated)
 
 
-def test_board_file_and_platform_board_agree():
-    board = load_board("qemu-m4")
-    pio_board = json.loads((PLATFORM / "boards" / "mps2-an386.json").read_text())
-    assert board.emulated and board.family == "qemu-m4"
-    assert board.platformio["board"] == "mps2-an386"
-    assert pio_board["upload"]["maximum_size"] == board.flash_bytes
-    assert pio_board["upload"]["maximum_ram_size"] == board.ram_bytes
-    assert pio_board["qemu"]["machine"] == board.emulator["machine"]
-    assert pio_board["qemu"]["icount_shift"] == board.emulator["icount_shift"]
-    # ticks x instructions_per_tick = instructions: 1e9 ns / systick_hz / 2^shift
-    per_tick = 1e9 / board.emulator["systick_hz"] / 2 ** board.emulator["icount_shift"]
-    assert per_tick == board.emulator["instructions_per_tick"]
+def test_every_emulated_board_is_one_platform_board_overridden_from_its_file():
+    assert {"qemu-m0", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"} <= set(EMULATED)
+    manifests = sorted(p.name for p in (PLATFORM / "boards").iterdir())
+    assert manifests == ["qemu-cortex-m.json"]
+    for name in EMULATED:
+        board = load_board(name)
+        assert board.family == "qemu" and board.platformio["board"] == "qemu-cortex-m"
+        e = board.emulator
+        # ticks x instructions_per_tick = instructions: 1e9 ns / systick_hz / 2^shift
+        assert 1e9 / e["systick_hz"] / 2 ** e["icount_shift"] == e["instructions_per_tick"], name
+        assert e["uart"] in ("cmsdk", "nrf51") and e["irq_lines"] % 32 == 0
+        assert e["stack_bytes"] < board.ram_bytes and e["stack_bytes"] <= board.runtime_ram_bytes
+
+
+@pytest.mark.parametrize("name", EMULATED)
+def test_generated_platformio_ini_carries_the_board_files_machine(tmp_path, name, demo_int8_tflite):
+    from platformio.project.config import ProjectConfig
+    from tinyopt.codegen.project import generate
+    board = load_board(name)
+    project = generate(demo_int8_tflite, name, backend="aot", out=tmp_path / "p")
+    cfg = ProjectConfig(str(project.path / "platformio.ini"))
+    env = f"env:{name.replace('-', '_')}"
+    e = board.emulator
+    assert cfg.get(env, "board_qemu.machine") == e["machine"]
+    assert cfg.get(env, "board_build.cpu") == e["cpu"]
+    assert int(cfg.get(env, "board_upload.maximum_size")) == board.flash_bytes
+    assert int(cfg.get(env, "board_upload.maximum_ram_size")) == board.ram_bytes
+    ld = (project.path / "qemu.ld").read_text()
+    assert f"ORIGIN = 0x{e['flash_origin']:08X}, LENGTH = {board.flash_bytes}" in ld
+    assert f"ORIGIN = 0x{e['ram_origin']:08X}, LENGTH = {board.ram_bytes}" in ld
+    glue = (project.path / "src" / "platform_qemu.c").read_text()
+    assert f"#define UART_BASE 0x{e['uart_base']:08X}u" in glue
 
 
 def test_parse_size_report():

@@ -8,7 +8,7 @@ from pathlib import Path
 from tinyopt.errors import TinyoptError
 from tinyopt.paths import BOARDS_DIR
 
-FAMILIES = {"esp32", "cortex-m", "rp2040", "qemu-m4", "host"}
+FAMILIES = {"esp32", "cortex-m", "rp2040", "qemu", "host"}
 TIMERS = {"esp_timer", "dwt", "systick", "micros", "rp2040_timer"}
 BACKENDS = {"tflm", "aot"}
 

@@ -18,7 +18,7 @@ from tinyopt.errors import TinyoptError
 from tinyopt.paths import BOARDS_DIR
 
 STATE_DIR = ".tinyopt"
-LAUNCHER = BOARDS_DIR / "platform-qemu-m4" / "builder" / "qemu_launch.py"
+LAUNCHER = BOARDS_DIR / "platform-qemu" / "builder" / "qemu_launch.py"
 
 
 @dataclass(frozen=True)

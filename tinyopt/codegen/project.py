@@ -28,7 +28,7 @@ from tinyopt.paths import BOARDS_DIR, TEMPLATES_DIR
 BACKENDS = {"tflm": "tinyopt.codegen.tflm", "aot": "tinyopt.codegen.aot"}
 # Board glue folder per family (a board file may name its own with `glue = "..."`).
 GLUE_BY_FAMILY = {"esp32": "common/esp32", "cortex-m": "common/arduino",
-                  "rp2040": "common/arduino", "host": "host", "qemu-m4": "qemu"}
+                  "rp2040": "common/arduino", "host": "host", "qemu": "qemu"}
 LIB_DIR = "lib/tinyopt_model"
 METADATA = "tinyopt_project.json"
 GOLDEN_SEED = 20240601

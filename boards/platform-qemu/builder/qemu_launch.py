@@ -195,7 +195,7 @@ def start(elf: Path, project: Path, qemu: str, machine: str, cpu: str, icount_sh
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="start/stop the qemu-m4 emulated board")
+    parser = argparse.ArgumentParser(description="start/stop an emulated board (tinyopt qemu platform)")
     sub = parser.add_subparsers(dest="action", required=True)
     p_start = sub.add_parser("start")
     p_start.add_argument("--elf", required=True, type=Path)
@@ -210,18 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.action == "stop":
-            print("qemu-m4: emulator stopped" if stop(args.project) else "qemu-m4: no emulator running")
+            print("qemu: emulator stopped" if stop(args.project) else "qemu: no emulator running")
             return 0
         port = start(args.elf.resolve(), args.project.resolve(), args.qemu, args.machine,
                      args.cpu, args.icount_shift, args.timeout)
     except FileNotFoundError as err:
-        print(f"qemu-m4: {err.filename} not found (Debian: apt-get install qemu-system-arm)",
+        print(f"qemu: {err.filename} not found (Debian: apt-get install qemu-system-arm)",
               file=sys.stderr)
         return 1
     except (RuntimeError, OSError) as err:
-        print(f"qemu-m4: {err}", file=sys.stderr)
+        print(f"qemu: {err}", file=sys.stderr)
         return 1
-    print(f"qemu-m4: emulator running, serial port {port} (pid file {args.project / '.tinyopt/pid'})")
+    print(f"qemu: emulator running, serial port {port} (pid file {args.project / '.tinyopt/pid'})")
     return 0
 
 

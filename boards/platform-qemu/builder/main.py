@@ -1,8 +1,10 @@
-"""SCons build script of tinyopt's qemu-m4 dev-platform: bare-metal Cortex-M4F firmware with
-the system's arm-none-eabi-gcc (newlib-nano), the project's own startup code and linker
-script (src/startup_qemu_m4.c, qemu_m4.ld from tinyopt's firmware_templates/qemu/), a size
-check against the board's maximum sizes like a real board's, and an upload that starts
-qemu-system-arm (builder/qemu_launch.py)."""
+"""SCons build script of tinyopt's qemu dev-platform: bare-metal Cortex-M firmware with the
+system's arm-none-eabi-gcc (newlib-nano), the project's own startup code and linker script
+(src/startup_qemu.c, qemu.ld from tinyopt's firmware_templates/qemu/), a size check against
+the board's maximum sizes like a real board's, and an upload that starts qemu-system-arm
+(builder/qemu_launch.py). Core, FPU, memory sizes and the QEMU machine come from the board
+manifest, which tinyopt's generated platformio.ini overrides per board (board_build.cpu,
+board_qemu.machine, ...)."""
 import os
 import sys
 
@@ -13,7 +15,9 @@ platform = env.PioPlatform()
 board = env.BoardConfig()
 
 MACHINE_FLAGS = ["-mcpu=%s" % board.get("build.cpu", "cortex-m4"), "-mthumb",
-                 "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+                 "-mfloat-abi=%s" % board.get("build.float_abi", "soft")]
+if board.get("build.fpu", ""):
+    MACHINE_FLAGS.append("-mfpu=%s" % board.get("build.fpu"))
 
 env.Replace(
     AR="arm-none-eabi-gcc-ar",
@@ -43,7 +47,7 @@ env.Append(
     CFLAGS=["-std=gnu11"],
     CXXFLAGS=["-std=gnu++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics",
               "-fno-use-cxa-atexit"],
-    CPPDEFINES=["TINYOPT_QEMU_M4", ("F_CPU", board.get("build.f_cpu", "25000000L"))],
+    CPPDEFINES=["TINYOPT_QEMU", ("F_CPU", board.get("build.f_cpu", "25000000L"))],
     LINKFLAGS=MACHINE_FLAGS + ["-Wl,--gc-sections", "--specs=nano.specs", "-nostartfiles",
                                "-Wl,--no-warn-rwx-segments"],
     LIBS=["m", "stdc++", "c", "gcc"],
@@ -54,18 +58,18 @@ env.Append(
 # C++ sources (TFLM) need g++ as the linker driver.
 env.Replace(LINK="$CXX")
 
-# The linker script lives in the generated project (board_build.ldscript, default qemu_m4.ld).
-ldscript = board.get("build.ldscript", "qemu_m4.ld")
+# The linker script lives in the generated project (board_build.ldscript, default qemu.ld).
+ldscript = board.get("build.ldscript", "qemu.ld")
 if not os.path.isabs(ldscript):
     ldscript = os.path.join(env.subst("$PROJECT_DIR"), ldscript)
 if not os.path.isfile(ldscript) and not env.GetOption("clean"):
     sys.stderr.write("Error: linker script %s not found; regenerate the project with tinyopt "
-                     "(it writes qemu_m4.ld for the qemu-m4 board)\n" % ldscript)
+                     "(it writes qemu.ld for its emulated boards)\n" % ldscript)
     env.Exit(1)
 env.Replace(LDSCRIPT_PATH=ldscript)
 
 # TFLM projects (tinyopt backend "tflm"): the TFLM source tree named by custom_tflm_dir
-# (platformio.ini: ${sysenv.TINYOPT_TFLM_DIR}) compiled for Cortex-M4F as a static library,
+# (platformio.ini: ${sysenv.TINYOPT_TFLM_DIR}) compiled for the board's core as a static library,
 # reference kernels, -O2 -DNDEBUG (TFLM's DCHECKs sit in the kernels' inner loops).
 TFLM_FILTER = ["+<tensorflow/>", "+<signal/>", "-<tensorflow/lite/micro/esp/>",
                "-<tensorflow/lite/micro/kernels/esp_nn/>", "-<**/examples/>", "-<**/tools/>",
