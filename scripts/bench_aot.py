@@ -33,10 +33,14 @@ import numpy as np
 
 import tinyopt  # noqa: F401  (TF_USE_LEGACY_KERAS)
 from tinyopt.analysis.reader import read_tflite
-from tinyopt.codegen.aot import host, model_library
+from tinyopt.codegen.aot import model_library
 from tinyopt.nice import nice
 from tinyopt.paths import PROJECT_ROOT, cache_dir
 from tinyopt.tflm_runtime import Runner
+
+# The host builds of the firmware sources are test helpers (tests/aot_host.py, host_build.py).
+sys.path.insert(0, str(PROJECT_ROOT / "tests"))
+import aot_host as host  # noqa: E402
 
 M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", "-std=c99", "-Wall", "-Wextra", "-Werror",
             "-ffunction-sections", "-fdata-sections", "-DNDEBUG"]
@@ -129,7 +133,7 @@ def build_tflm_host(model, tree: Path, work: Path) -> Path:
     from tinyopt.analysis import analyze
     from tinyopt.boards import load_board
     from tinyopt.codegen import tflm
-    from tinyopt.codegen.host_build import TFLM_CXXFLAGS, tflm_include_dirs, tflm_library
+    from host_build import TFLM_CXXFLAGS, tflm_include_dirs, tflm_library
     board = load_board("host")
     lib = tflm.model_library(model, analyze(model, board), board, {"model_name": "bench"})
     folder = host.write_library(lib, work / "tflm_lib")

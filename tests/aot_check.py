@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyopt.codegen.aot import host, model_library
+import aot_host as host
+from tinyopt.codegen.aot import model_library
 from tinyopt.tflm_runtime import Runner
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tinyopt.analysis.backends import AOT_OPS, backend_ops, tflm_builtin_ops, tflm_custom_ops
+from tinyopt.analysis.op_support import aot_ops, tflm_builtin_ops, tflm_custom_ops
+from tinyopt.paths import TEMPLATES_DIR
 
 
 def test_tflm_set_is_plausible():
@@ -20,11 +21,15 @@ def test_tflm_set_is_plausible():
     assert "TFLite_Detection_PostProcess" in tflm_custom_ops()
 
 
-def test_aot_ops_are_a_subset_of_tflm():
-    assert AOT_OPS <= tflm_builtin_ops()
-    assert backend_ops("aot") == AOT_OPS and backend_ops("tflm") == tflm_builtin_ops()
-    with pytest.raises(ValueError):
-        backend_ops("nope")
+def test_aot_ops_are_a_subset_of_tflm_and_come_from_the_registry():
+    from tinyopt.codegen.aot.registry import lowerings
+    assert aot_ops() <= tflm_builtin_ops()
+    table = lowerings()
+    assert aot_ops() == frozenset(table)
+    for opcode, low in table.items():
+        assert low.doc, f"{opcode}: its lowering needs a docstring (it is the user-facing description)"
+        if low.template is not None:       # RESHAPE needs no code
+            assert (TEMPLATES_DIR / low.template).is_file(), low.template
 
 
 def test_data_file_matches_the_tflm_resolver():

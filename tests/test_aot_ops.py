@@ -8,7 +8,7 @@ import pytest
 
 from aot_builder import GraphBuilder
 from aot_check import check_bit_exact
-from tinyopt.analysis.backends import AOT_OPS
+from tinyopt.analysis.op_support import aot_ops
 
 
 def conv(seed, hw=(9, 9), cin=3, cout=8, k=(3, 3), stride=(1, 1), dil=(1, 1), padding="SAME", act="NONE",
@@ -200,7 +200,7 @@ def test_cases_cover_every_listed_operator():
     seen = set()
     for make in CASES.values():
         seen.update(read_tflite(make()).opcodes)
-    assert AOT_OPS <= seen, sorted(AOT_OPS - seen)
+    assert aot_ops() <= seen, sorted(aot_ops() - seen)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -231,6 +231,6 @@ def test_sparse_layers_are_chosen_and_smaller(tmp_path):
 @pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith(("conv", "depthwise", "fc", "reshape"))))
 def test_operator_bit_exact_without_bias_folding(name, tmp_path, monkeypatch):
     """The path taken when bias + offset * sum(weights) would overflow int32: offsets per MAC."""
-    from tinyopt.codegen.aot import graph
-    monkeypatch.setattr(graph._Lowerer, "folded", lambda self, *args: None)
+    from tinyopt.codegen.aot import lowering
+    monkeypatch.setattr(lowering.Lowerer, "folded", lambda self, *args: None)
     check_bit_exact(CASES[name](), tmp_path, samples=20, sanitize=name.endswith(("sparse_75", "dilation")))

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from conftest import run_tinyopt
-from tinyopt.analysis.backends import tflm_builtin_ops
+from tinyopt.analysis.op_support import tflm_builtin_ops
 from tinyopt.boards import board_names, load_board
-from tinyopt.codegen.host_build import tflm_tree_from_env
+from host_build import tflm_tree_from_env
 from tinyopt.codegen.project import GLUE_BY_FAMILY
 from tinyopt.codegen.tflm import PLACEMENTS, resolver_method
 from tinyopt.paths import TEMPLATES_DIR

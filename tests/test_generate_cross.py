@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tiny_models import tiny_cnn
-from tinyopt.codegen.host_build import tflm_include_dirs, tflm_tree_from_env
+from host_build import tflm_include_dirs, tflm_tree_from_env
 from tinyopt.codegen.project import generate
 
 CPUS = {"pico": ["-mcpu=cortex-m0plus"],

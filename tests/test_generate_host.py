@@ -14,7 +14,7 @@ import pytest
 
 from conftest import mlperf_model
 from tiny_models import tiny_cnn
-from tinyopt.codegen.host_build import build_host_firmware, tflm_tree_from_env
+from host_build import build_host_firmware, tflm_tree_from_env
 from tinyopt.codegen.project import generate
 from tinyopt.serial_link import DeviceLink
 from tinyopt.tflm_runtime import Runner

@@ -26,8 +26,6 @@ class ConvertOptions:
 @dataclass(frozen=True)
 class QuantizedModel:
     tflite_path: Path
-    tflite_bytes: int
-    gzip_bytes: int
     report: dict                    # the "int8" section of report.json
 
 
@@ -53,5 +51,5 @@ def convert_model(model, data: Dataset | None, options: ConvertOptions, out_dir:
     layers = weight_structure.weight_layers(read_tflite(blob), keras_names)
     section["layers"] = layers
     section["sparsity"] = weight_structure.overall_sparsity(layers)
-    return QuantizedModel(path, len(blob), section["gzip_bytes"], section)
+    return QuantizedModel(path, section)
 

@@ -1,4 +1,6 @@
-"""The one exception type users see: a message plus a hint on how to fix it."""
+"""The errors users see, one family: each carries a message and a hint on how to fix it, and
+the CLI prints it as one line and exits non-zero. Anything else that escapes a command is an
+internal error (a bug), reported as such. Code branches on these types, never on message text."""
 
 
 class TinyoptError(Exception):
@@ -16,3 +18,32 @@ class TinyoptError(Exception):
         if self.hint:
             text += f" (hint: {self.hint})"
         return " ".join(text.split())
+
+
+class NotBuildableHere(TinyoptError):
+    """The project is fine, but this machine cannot build it (a real board's PlatformIO
+    platform or toolchain is not installed and the registry cannot be reached)."""
+
+
+class DamagedModel(TinyoptError):
+    """A .tflite whose flatbuffer does not hold together (truncated, corrupted)."""
+
+
+class NativeLoadError(DamagedModel):
+    """The TFLM runtime crashed or hung on a model: damaged in a way its tables do not show."""
+
+
+class LinkError(TinyoptError):
+    """A serial exchange that failed; .lines holds the last lines seen (for reports)."""
+
+    def __init__(self, message: str, hint: str | None = None, lines: list[str] | None = None):
+        super().__init__(message, hint)
+        self.lines = list(lines or [])
+
+
+class LinkLost(LinkError):
+    """The port went away under the client (cable, power, emulator ended)."""
+
+
+class DeviceReset(LinkError):
+    """The device printed its boot banner again in the middle of an exchange."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tinyopt import platformio
 from tinyopt.boards import Board, load_board
-from tinyopt.errors import TinyoptError
+from tinyopt.errors import NotBuildableHere, TinyoptError
 from tinyopt.paths import BOARDS_DIR
 
 STATE_DIR = ".tinyopt"
@@ -82,14 +82,15 @@ def _banner(log: str) -> tuple[str, ...]:
 
 
 def flash(project, board=None, port: str | None = None, keep_running: bool = False,
-          on_line=None) -> FlashResult:
-    """Build PROJECT and upload it (start the emulator for an emulated board)."""
+          on_line=None, built: platformio.BuildResult | None = None) -> FlashResult:
+    """Build PROJECT and upload it (start the emulator for an emulated board). BUILT, when
+    the caller has just built it (the pipeline has), is used instead of building again."""
     project = Path(project).resolve()
     if not (project / "platformio.ini").is_file():
         raise TinyoptError(f"{project} is not a PlatformIO project (no platformio.ini)",
                            "generate one with `tinyopt generate MODEL.tflite --board NAME -o DIR`")
     board = _project_board(project, board)
-    build = platformio.build(project, board, on_line=on_line)
+    build = built if built is not None else platformio.build(project, board, on_line=on_line)
     if board.emulated:
         log = platformio.upload(project, board, on_line=on_line)
         banner = _banner(log)
@@ -113,9 +114,11 @@ def flash(project, board=None, port: str | None = None, keep_running: bool = Fal
         port = find_port(board.usb_ids, board.name)
     try:
         log = platformio.upload(project, board, port, on_line=on_line)
-    except TinyoptError as first:
+    except NotBuildableHere:
+        raise
+    except TinyoptError:
         hint = board.upload.get("boot_hint")
-        if not hint or "cannot be built here" in first.message:
+        if not hint:
             raise
         if on_line:
             on_line(f"upload failed; retrying once. {hint}")

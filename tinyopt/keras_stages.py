@@ -17,7 +17,6 @@ from tinyopt.report import new_report, timed, write_json, write_markdown
 class KerasStageResult:
     quantized: QuantizedModel
     report: dict
-    model_path: Path           # the Keras model that was used (demo path when none was given)
 
 
 def resolve_inputs(model_arg: str | None, data_arg: str | None, progress=None):
@@ -77,7 +76,7 @@ def run(command: str, model_arg: str | None, data_arg: str | None, out_dir: Path
     _check_structure(report, optimize_options)
     write_json(report, out_dir)
     write_markdown(report, out_dir)
-    return KerasStageResult(quantized, report, model_path)
+    return KerasStageResult(quantized, report)
 
 
 def _sparsity_over_prunable(report: dict) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyopt.boards import Board, load_board
-from tinyopt.errors import TinyoptError
+from tinyopt.errors import NotBuildableHere, TinyoptError
 from tinyopt.output_dir import check_writable, staged_output
 from tinyopt.report import new_report, timed, write_json
 
@@ -44,12 +44,6 @@ class BuildOutcome:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-class _NotBuildableHere(Exception):
-    def __init__(self, error: TinyoptError):
-        super().__init__(error.message)
-        self.error = error
-
-
 def run(options: BuildOptions, out, progress=None) -> BuildOutcome:
     """Run every stage for OPTIONS into OUT; PROGRESS is a tinyopt.progress display or None."""
     out = Path(out)
@@ -68,10 +62,10 @@ def run(options: BuildOptions, out, progress=None) -> BuildOutcome:
     with staged_output(out, options.force) as stage:
         try:
             _stages(options, board, stage, out.resolve(), report, steps)
-        except _NotBuildableHere as nb:
-            not_buildable = nb.error
+        except NotBuildableHere as nb:
+            not_buildable = nb
             report["status"] = "generated; not built on this machine"
-            report.setdefault("notes", []).append(nb.error.message)
+            report.setdefault("notes", []).append(nb.message)
             _write_reports(report, stage)
     if not_buildable is not None:
         raise not_buildable
@@ -135,20 +129,18 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
     try:
         with timed(report, "build"):
             built = platformio.build(project_dir, board, on_line=lambda ln: _pio_status(steps, ln))
-    except TinyoptError as err:
-        if "cannot be built here" in err.message:
-            raise _NotBuildableHere(TinyoptError(
-                err.message.replace(str(project_dir), str(final / "project")),
-                f"build and upload it where PlatformIO can reach its registry: "
-                f"pio run -t upload -d {final / 'project'}")) from None
-        raise
+    except NotBuildableHere as err:
+        # name the project where it will be once OUT is in place, not the staging folder
+        raise NotBuildableHere(err.message.replace(str(project_dir), str(final / "project")),
+                               f"build and upload it where PlatformIO can reach its registry: "
+                               f"pio run -t upload -d {final / 'project'}") from None
     report["build"] = {k: v for k, v in built.to_json().items() if k not in ("project", "elf")}
     steps.done()
 
     steps.start("flash")
     try:
         with timed(report, "flash"):
-            flashed = flash_stage.flash(project_dir, board, options.port, keep_running=True)
+            flashed = flash_stage.flash(project_dir, board, options.port, keep_running=True, built=built)
         report["flash"] = {"port": flashed.port, "emulated": flashed.emulated,
                            "boot": list(flashed.banner)}
         steps.done()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyopt.boards import Board
-from tinyopt.errors import TinyoptError
+from tinyopt.errors import NotBuildableHere, TinyoptError
 from tinyopt.nice import nice
 
 # The offline bootstrap runs in a child Python: it installs packages through `pio pkg`.
@@ -121,8 +121,8 @@ def _platform_installed(spec: str) -> bool:
         return True
 
 
-def _not_buildable_here(project: Path, why: str) -> TinyoptError:
-    return TinyoptError(
+def _not_buildable_here(project: Path, why: str) -> NotBuildableHere:
+    return NotBuildableHere(
         f"the project is ready at {project}, but it cannot be built here: {why}",
         f"build and upload it where PlatformIO can reach its registry: pio run -t upload -d {project}")
 

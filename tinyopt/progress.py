@@ -6,7 +6,7 @@ import contextlib
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from tinyopt.commands.common import console
+from tinyopt.console import console
 
 
 def make_progress(transient: bool = False) -> Progress:

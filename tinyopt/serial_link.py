@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from tinyopt.errors import TinyoptError
+from tinyopt.errors import DeviceReset, LinkError, LinkLost, TinyoptError  # noqa: F401 (re-exported)
 
 READY = "m-ready"
 BOOT = "m-init-done"
@@ -22,18 +22,6 @@ CHUNK_BYTES = 256          # bytes per "db HEX%" chunk (512 hex digits, the harn
 MAX_LOG_LINES = 200        # non-protocol lines tolerated per command before giving up
 _FLOATS = re.compile(r"^m-results-\[(.*)\]$")
 _INTS = re.compile(r"^m-results-int8-\[(.*)\]$")
-
-
-class LinkError(TinyoptError):
-    """A serial exchange that failed; .lines holds the last lines seen (for reports)."""
-
-    def __init__(self, message: str, hint: str | None = None, lines: list[str] | None = None):
-        super().__init__(message, hint)
-        self.lines = list(lines or [])
-
-
-class DeviceReset(LinkError):
-    """The device printed its boot banner again in the middle of an exchange."""
 
 
 @dataclass
@@ -154,7 +142,7 @@ class DeviceLink:
             waiting = self.serial.in_waiting
             return self.serial.read(max(1, min(waiting, 4096)))
         except (serial.SerialException, OSError) as err:
-            self._fail(LinkError, f"serial link to {self.port_name} lost ({err}); the device or "
+            self._fail(LinkLost, f"serial link to {self.port_name} lost ({err}); the device or "
                                   "emulator went away", "check the cable / power; for qemu-m4 see "
                                   "PROJECT/.tinyopt/qemu.log and flash again")
 
@@ -248,10 +236,10 @@ class DeviceLink:
             try:
                 name_lines = self.command("name", timeout=self.timeout)
                 break
+            except LinkLost:
+                raise
             except LinkError as err:   # silence, boot noise, or its banner came back
                 last = err
-                if "lost" in err.message:
-                    raise
             self.drain()
         else:
             raise last

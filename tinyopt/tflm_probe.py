@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 
-from tinyopt.errors import TinyoptError
+from tinyopt.errors import NativeLoadError, TinyoptError  # noqa: F401 (re-exported)
 
 # A corrupt WHILE loop can spin for ever; no valid model of MCU size needs this long.
 PROBE_TIMEOUT_S = 60.0
@@ -31,10 +31,6 @@ _HEADER = struct.Struct("<QQ")
 _server: subprocess.Popen | None = None
 _lock = threading.Lock()
 _passed: set[str] = set()
-
-
-class NativeLoadError(TinyoptError):
-    """The TFLM runtime crashed or hung on a model (a damaged flatbuffer)."""
 
 
 def check_loads(model_bytes: bytes, arena_size: int | None = None) -> None:

@@ -52,9 +52,6 @@ class Runner:
         self._interp.invoke()
         return np.array(self._interp.get_output(0), copy=True)
 
-    def run_batch(self, xs: np.ndarray) -> np.ndarray:
-        return np.stack([self.run(x) for x in xs])
-
     def arena_usage(self) -> ArenaUsage:
         # print_allocations writes from C++ to fd 2 (stderr).
         with captured_stderr() as box:

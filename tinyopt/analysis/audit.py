@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tinyopt.analysis.backends import AOT_OPS, tflm_builtin_ops, tflm_custom_ops
+from tinyopt.analysis.op_support import aot_ops, tflm_builtin_ops, tflm_custom_ops
 from tinyopt.analysis.layers import layer_of_op
 from tinyopt.analysis.reader import Operator, TfliteModel
 
@@ -134,11 +134,11 @@ def _check_operators(model: TfliteModel, c: _Collector) -> None:
             c.add("error", "unsupported-op", f"operator {op.opcode} is not implemented by TFLM",
                   "replace this Keras layer with one built from operators TFLM implements "
                   "(listed in tinyopt/analysis/tflm_ops.txt)", op)
-        if op.opcode not in AOT_OPS and ("aot", op.opcode) not in reported:
+        if op.opcode not in aot_ops() and ("aot", op.opcode) not in reported:
             reported.add(("aot", op.opcode))
             c.add("error", "backend-op", f"operator {op.opcode} is not supported by the aot backend",
                   "use --backend tflm, or replace the layer with one the aot backend compiles "
-                  f"({', '.join(sorted(AOT_OPS))})", op, backend="aot")
+                  f"({', '.join(sorted(aot_ops()))})", op, backend="aot")
 
 
 def _is_edge_float(model: TfliteModel, op: Operator, idx: int) -> bool:

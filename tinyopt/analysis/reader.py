@@ -9,7 +9,7 @@ import numpy as np
 
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
-from tinyopt.errors import TinyoptError
+from tinyopt.errors import DamagedModel, TinyoptError
 
 
 def _enum_names(enum_cls) -> dict[int, str]:
@@ -155,7 +155,7 @@ def read_tflite(source: str | Path | bytes) -> TfliteModel:
         import struct
         detail = (f"{len(raw)} bytes, its tables point past the end"
                   if isinstance(err, (struct.error, IndexError)) else type(err).__name__)
-        raise TinyoptError(f"{label} is a damaged or truncated TFLite flatbuffer ({detail})",
+        raise DamagedModel(f"{label} is a damaged or truncated TFLite flatbuffer ({detail})",
                            "the file is probably cut short; copy or convert the model again") from None
 
 
@@ -163,8 +163,8 @@ def read_tflite(source: str | Path | bytes) -> TfliteModel:
 MAX_TENSOR_BYTES = 1 << 31
 
 
-def _damaged(label: str, what: str) -> TinyoptError:
-    return TinyoptError(f"{label} is a damaged TFLite flatbuffer: {what}",
+def _damaged(label: str, what: str) -> DamagedModel:
+    return DamagedModel(f"{label} is a damaged TFLite flatbuffer: {what}",
                         "copy or convert the model again (re-run `tinyopt convert`)")
 
 

@@ -3,7 +3,7 @@ interface (lib/tinyopt_model/). The op resolver holds exactly the model's operat
 arena is the size the analysis computed for the firmware (runtime figure + margin, aligned)."""
 from __future__ import annotations
 
-from tinyopt.analysis.backends import tflm_builtin_ops
+from tinyopt.analysis.op_support import tflm_builtin_ops
 from tinyopt.analysis.reader import TfliteModel
 from tinyopt.codegen.c_array import model_data_files
 from tinyopt.codegen.library import ModelLibrary

@@ -3,10 +3,7 @@ import json
 import sys
 
 import click
-from rich.console import Console
-
-# Human output goes to stderr when --json owns stdout.
-console = Console(stderr=True, highlight=False)
+from tinyopt.console import console  # noqa: F401 (the commands' console)
 
 
 def json_option(f):

@@ -43,6 +43,6 @@ def command(model, board, backend, out, arena_placement, force, as_json):
     if meta.get("fit"):
         console.print(f"  {meta['fit']['verdict']}")
     if project.board == "host":
-        console.print("  host build: see tinyopt/codegen/host_build.py (needs TINYOPT_TFLM_DIR for tflm)")
+        console.print("  host build: tests/host_build.py in tinyopt's source tree (needs TINYOPT_TFLM_DIR for tflm)")
     else:
         console.print(f"  serial {meta['serial']['baud']} baud; next: cd {out} && pio run -t upload")

@@ -1,19 +1,21 @@
 """The aot backend: an int8 .tflite compiled to plain C99 (no interpreter).
 
-model_library(model) lowers the graph (graph.py), plans one static activation buffer
+model_library(model) lowers the graph (lowering.py with the per-operator lowerings of ops/,
+found through registry.py), plans one static activation buffer
 (planner.py), chooses dense or sparse storage per layer (sparse.py) and renders
 lib/tinyopt_model/ from firmware_templates/aot/ behind the common tinyopt_model.h (which,
 with library.json, the project generator writes for every backend)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from tinyopt.analysis.reader import TfliteModel, read_tflite
 from tinyopt.codegen.library import ModelLibrary
+from tinyopt.codegen.render import render
 from tinyopt.errors import TinyoptError
 
-from . import graph, planner, sparse
-from .render import render
+from . import lowering, planner, sparse
 
 BUILD_FLAGS = ["-O2", "-DNDEBUG"]
 KERNEL_FILE = "tinyopt_model_aot.c"
@@ -37,12 +39,11 @@ def model_library(model, analysis=None, board=None, options=None) -> ModelLibrar
         raise TinyoptError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                            "tinyopt firmware feeds one input and reads one output",
                            "export a single-input, single-output model")
-    low = graph.lower(model, use_sparse=options.get("sparse", True),
+    low = lowering.lower(model, use_sparse=options.get("sparse", True),
                       min_sparsity=float(options.get("min_sparsity", sparse.MIN_SPARSITY)))
     steps_io = [(s.inputs, s.outputs) for s in low.steps]
     offsets, arena_bytes = planner.plan(low.act_tensors, steps_io, model.inputs, model.outputs, low.aliases)
-    steps = [graph.Step(s.kind, s.fn, s.opcode, s.op_index, s.inputs, s.outputs, graph.resolve(s.params, offsets),
-                        s.macs) for s in low.steps]
+    steps = [dataclasses.replace(s, params=lowering.resolve(s.params, offsets)) for s in low.steps]
     tin, tout = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
     name = _model_name(model, options)
     values = dict(model_name=name, consts=low.consts, steps=steps, arena_bytes=arena_bytes,

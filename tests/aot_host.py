@@ -11,7 +11,7 @@ from tinyopt.codegen.library import ModelLibrary, write_files
 from tinyopt.errors import TinyoptError
 from tinyopt.nice import nice
 
-from .render import render
+from tinyopt.codegen.render import render
 
 WARN_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
 SANITIZE_FLAGS = ["-fsanitize=address,undefined,pointer-overflow", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]

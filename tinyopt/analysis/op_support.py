@@ -1,5 +1,5 @@
-"""Which operators each deployment backend can run. One place, so the audit and the
-backends themselves agree."""
+"""Which operators each deployment backend can run, so that the audit and the backends
+agree: TFLM's from its op resolver (tflm_ops.txt), the aot backend's from its registry."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -7,14 +7,11 @@ from pathlib import Path
 
 _TFLM_OPS_FILE = Path(__file__).with_name("tflm_ops.txt")
 
-# The aot backend compiles these (int8) operators to plain C; anything else needs TFLM.
-AOT_OPS = frozenset({
-    "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "ADD", "MUL", "AVERAGE_POOL_2D",
-    "MAX_POOL_2D", "RESHAPE", "SOFTMAX", "LOGISTIC", "RELU", "RELU6", "QUANTIZE",
-    "DEQUANTIZE", "MEAN", "PAD", "CONCATENATION",
-})
 
-BACKENDS = ("tflm", "aot")
+def aot_ops() -> frozenset:
+    """The (int8) operators the aot backend compiles to plain C; anything else needs TFLM."""
+    from tinyopt.codegen.aot.registry import supported_ops
+    return supported_ops()
 
 
 @lru_cache(maxsize=1)
@@ -39,11 +36,3 @@ def tflm_builtin_ops() -> frozenset:
 def tflm_custom_ops() -> frozenset:
     """Custom operators that ship with TFLM (they still need an explicit registration)."""
     return _tflm_table()[1]
-
-
-def backend_ops(backend: str) -> frozenset:
-    if backend == "aot":
-        return AOT_OPS
-    if backend == "tflm":
-        return tflm_builtin_ops()
-    raise ValueError(f"unknown backend {backend!r}")

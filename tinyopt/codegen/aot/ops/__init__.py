@@ -1,0 +1,1 @@
+"""aot lowerings, one module per operator family; the registry imports every module here."""
