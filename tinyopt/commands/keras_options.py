@@ -26,6 +26,11 @@ def convert_options(f):
 
 
 def optimize_options(f):
+    f = click.option("--channels", default=None, metavar="FRACTION[,FRACTION...]",
+                     help="Structured pruning: remove this fraction of whole channels (filters/units), "
+                          "e.g. 0.5; a list gives one fraction per stage, e.g. 0.25,0.5.")(f)
+    f = click.option("--channels-norm", type=click.Choice(["l1", "l2"]), default="l1", show_default=True,
+                     help="Rank channels by the L1 or L2 norm of their filters.")(f)
     f = click.option("--prune", type=float, default=None,
                      help="Target fraction of zero weights (magnitude pruning), e.g. 0.75.")(f)
     f = click.option("--prune-pattern", default=None, help="Structured M:N sparsity, e.g. 2:4.")(f)
@@ -50,5 +55,6 @@ def make_optimize_options(kw):
     the optimize package is not needed for --help)."""
     from tinyopt.optimize import OptimizeOptions
     return OptimizeOptions(prune=kw["prune"], prune_pattern=kw["prune_pattern"], cluster=kw["cluster"],
-                           qat=kw["qat"], epochs=kw["epochs"], batch_size=kw["batch_size"],
+                           qat=kw["qat"], channels=kw.get("channels"), channels_norm=kw.get("channels_norm", "l1"),
+                           epochs=kw["epochs"], batch_size=kw["batch_size"],
                            learning_rate=kw["learning_rate"], seed=kw["seed"])

@@ -25,10 +25,11 @@ def command(model, data, out, force, as_json, **kw):
       tinyopt optimize --prune 0.75 -o out/               # demo model, 75 % sparsity
       tinyopt optimize model.h5 --data d.npz --cluster 16 --qat -o out/
       tinyopt optimize model.keras --data d.npz --prune-pattern 2:4 -o out/
+      tinyopt optimize model.h5 --data d.npz --channels 0.5 -o out/   # half the channels
     """
     opts = make_optimize_options(kw)
     opts.validate()
     if not opts.any:
-        raise click.UsageError("nothing to optimize: give --prune, --prune-pattern or --cluster "
+        raise click.UsageError("nothing to optimize: give --channels, --prune, --prune-pattern or --cluster "
                                "(or use `tinyopt convert` for conversion alone)")
     run_stage("optimize", model, data, out, force, as_json, opts, make_convert_options(kw))

@@ -1,11 +1,13 @@
-"""The optimize stage: prune and/or cluster a Keras model with tfmot, optionally with
-structure-preserving QAT, fine-tuning on labels or by distillation from the original."""
+"""The optimize stage: remove whole channels (channels.py), prune and/or cluster a Keras model
+with tfmot, optionally with structure-preserving QAT, fine-tuning on labels or by distillation
+from the original."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from tinyopt.errors import TinyoptError
 from tinyopt.keras_io import Dataset, fresh_copy
+from tinyopt.optimize import channels as channel_pruning
 from tinyopt.optimize import cluster, distill, prune, qat, training
 
 
@@ -15,6 +17,8 @@ class OptimizeOptions:
     prune_pattern: str | None = None    # "M:N" structured sparsity, e.g. "2:4"
     cluster: int | None = None          # number of clusters per layer
     qat: bool = False                   # structure-preserving quantization-aware training
+    channels: float | tuple | None = None  # fraction of channels to remove (or one per stage)
+    channels_norm: str = "l1"           # channel ranking: l1 or l2 norm of each filter
     epochs: int = 8
     batch_size: int = 32
     learning_rate: float = 1e-3
@@ -32,7 +36,10 @@ class OptimizeOptions:
                                "int8 weights have at most 256 values; try --cluster 16")
         if self.epochs < 1:
             raise TinyoptError(f"--epochs {self.epochs} must be at least 1", "try --epochs 8")
-        if self.qat and not (self.wants_pruning or self.cluster):
+        channel_pruning.parse_channels(self.channels)
+        if self.channels_norm not in ("l1", "l2"):
+            raise TinyoptError(f"--channels-norm {self.channels_norm!r} is not l1 or l2", "use l1 or l2")
+        if self.qat and not (self.wants_pruning or self.cluster or self.wants_channels):
             raise TinyoptError("--qat preserves pruning or clustering, and neither was asked for",
                                "add --prune S or --cluster K, or drop --qat")
 
@@ -41,8 +48,13 @@ class OptimizeOptions:
         return self.prune is not None or bool(self.prune_pattern)
 
     @property
+    def wants_channels(self) -> bool:
+        c = channel_pruning.parse_channels(self.channels)
+        return c is not None and (c > 0 if isinstance(c, float) else any(v > 0 for v in c))
+
+    @property
     def any(self) -> bool:
-        return self.wants_pruning or self.cluster is not None
+        return self.wants_pruning or self.cluster is not None or self.wants_channels
 
 
 @dataclass(frozen=True)
@@ -54,11 +66,13 @@ class OptimizedModel:
     qat_scheme: str | None = None
     distilled: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
+    channels: dict | None = None        # channel pruning: groups, widths before/after
 
     def summary(self) -> dict:
         return {"pruned_layers": list(self.pruned_layers), "clustered_layers": list(self.clustered_layers),
                 "left_dense": list(self.left_dense), "qat_scheme": self.qat_scheme,
-                "distilled_from_original": self.distilled, "notes": list(self.notes)}
+                "distilled_from_original": self.distilled, "notes": list(self.notes),
+                "channels": self.channels}
 
 
 def optimize_model(original, data: Dataset, options: OptimizeOptions, progress=None) -> OptimizedModel:
@@ -81,6 +95,11 @@ def optimize_model(original, data: Dataset, options: OptimizeOptions, progress=N
 
     model = fresh_copy(original)
     pruned, clustered, dense, notes = [], [], set(), []
+    channel_summary = None
+    if options.wants_channels:
+        model, channel_summary = channel_pruning.prune_iteratively(
+            model, channel_pruning.parse_channels(options.channels), criterion=options.channels_norm,
+            steps=channel_pruning.default_steps(options.channels), fine_tune=lambda m, what: tune(m, what))
     if options.wants_pruning:
         pattern = prune.parse_pattern(options.prune_pattern)
         # Reach the target one epoch before the end, so the last epoch trains at full sparsity.
@@ -106,4 +125,4 @@ def optimize_model(original, data: Dataset, options: OptimizeOptions, progress=N
     if dense:
         notes.append(f"left dense (tfmot cannot wrap them): {', '.join(sorted(dense))}")
     return OptimizedModel(model, tuple(pruned), tuple(clustered), tuple(sorted(dense)), scheme, distilled,
-                          tuple(notes))
+                          tuple(notes), channel_summary)
