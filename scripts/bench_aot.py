@@ -42,7 +42,8 @@ from tinyopt.tflm_runtime import Runner
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 import aot_host as host  # noqa: E402
 
-M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", "-std=c99", "-Wall", "-Wextra", "-Werror",
+M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", "-std=c99",
+            "-Wall", "-Wextra", "-Werror",
             "-ffunction-sections", "-fdata-sections", "-DNDEBUG"]
 MLPERF = ["ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_quant.tflite"]
 
@@ -130,10 +131,11 @@ def qemu_m4_firmware(path: Path, work: Path, backend: str = "aot", runs: int = 3
 def build_tflm_host(model, tree: Path, work: Path) -> Path:
     """The TFLM backend's own library (tinyopt.codegen.tflm) + the same host driver, linked
     against TFLM's reference kernels compiled once into tinyopt's cache."""
+    from host_build import TFLM_CXXFLAGS, tflm_include_dirs, tflm_library
+
     from tinyopt.analysis import analyze
     from tinyopt.boards import load_board
     from tinyopt.codegen import tflm
-    from host_build import TFLM_CXXFLAGS, tflm_include_dirs, tflm_library
     board = load_board("host")
     lib = tflm.model_library(model, analyze(model, board), board, {"model_name": "bench"})
     folder = host.write_library(lib, work / "tflm_lib")
@@ -206,7 +208,8 @@ def table(rows: list[dict]) -> str:
         lines.append([
             r["model"], str(r["aot_activation_bytes"]), f"{r['tflm_arena_total']} ({r['tflm_arena_head']})",
             str(r["m4"]["flash"]) if r["m4"] else "-",
-            f"{r['weight_bytes']}/{r['dense_weight_bytes']} ({r['weight_bytes'] / max(1, r['dense_weight_bytes']):.2f}x)",
+            f"{r['weight_bytes']}/{r['dense_weight_bytes']} "
+            f"({r['weight_bytes'] / max(1, r['dense_weight_bytes']):.2f}x)",
             str(r["tflite_bytes"]), f"{ir_a / 1e6:.2f}M" if ir_a else "-", f"{ir_t / 1e6:.2f}M" if ir_t else "-",
             f"{ir_t / ir_a:.1f}x" if ir_a and ir_t else "-",
             _m4(r, "instructions", lambda v: f"{v / 1e6:.2f}M"), _m4(r, "ram", str), _m4(r, "flash", str),

@@ -90,6 +90,7 @@ def _run_case(data: bytes, board, tmp: Path) -> tuple[str, str]:
 def worker(board_name: str) -> None:
     """Read length-prefixed cases on stdin, answer one JSON line each."""
     import tempfile
+
     from tinyopt.boards import load_board
     board = load_board(board_name)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer

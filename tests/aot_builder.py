@@ -3,7 +3,6 @@ each test can pin exactly the operator, shapes and quantization it exercises."""
 from __future__ import annotations
 
 import numpy as np
-
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 _TYPES = {"INT8": schema.TensorType.INT8, "INT32": schema.TensorType.INT32,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aot_host as host
 import numpy as np
 
-import aot_host as host
 from tinyopt.codegen.aot import model_library
 from tinyopt.tflm_runtime import Runner
 

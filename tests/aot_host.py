@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from tinyopt.codegen.library import ModelLibrary, write_files
+from tinyopt.codegen.render import render
 from tinyopt.errors import TinyoptError
 from tinyopt.nice import nice
 
-from tinyopt.codegen.render import render
-
 WARN_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror"]
-SANITIZE_FLAGS = ["-fsanitize=address,undefined,pointer-overflow", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+SANITIZE_FLAGS = ["-fsanitize=address,undefined,pointer-overflow", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer"]
 
 
 def write_library(lib: ModelLibrary, folder: Path) -> Path:

@@ -10,7 +10,6 @@ import tty
 from pathlib import Path
 
 import pytest
-
 from conftest import mlperf_model
 
 

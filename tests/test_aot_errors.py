@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from aot_builder import GraphBuilder
+
 from tinyopt.codegen.aot import model_library
 from tinyopt.errors import TinyoptError
 

@@ -4,7 +4,6 @@ bigger than TFLM's arena; the pruned demo stored sparse at <= 0.5x its dense wei
 from __future__ import annotations
 
 import pytest
-
 from aot_check import check_bit_exact
 from conftest import mlperf_model, run_tinyopt
 

@@ -5,9 +5,9 @@ operator the backend lists."""
 from __future__ import annotations
 
 import pytest
-
 from aot_builder import GraphBuilder
 from aot_check import check_bit_exact
+
 from tinyopt.analysis.op_support import aot_ops
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import mlperf_model, run_tinyopt
+
 from tinyopt.tflm_runtime import Runner
 
 
@@ -63,7 +63,7 @@ class _Serial:
 def _model(name: str, tmp_path: Path) -> Path:
     if name.endswith(".tflite"):
         return mlperf_model(name)
-    from test_aot_ops import CASES      # a schema-built model (sparse layers)
+    from test_aot_ops import CASES  # a schema-built model (sparse layers)
     path = tmp_path / f"{name}.tflite"
     path.write_bytes(CASES[name]())
     return path

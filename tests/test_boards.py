@@ -5,11 +5,11 @@ import json
 import re
 
 import pytest
-
 from conftest import run_tinyopt
+from host_build import tflm_tree_from_env
+
 from tinyopt.analysis.op_support import tflm_builtin_ops
 from tinyopt.boards import board_names, load_board
-from host_build import tflm_tree_from_env
 from tinyopt.codegen.project import GLUE_BY_FAMILY
 from tinyopt.codegen.tflm import PLACEMENTS, resolver_method
 from tinyopt.paths import TEMPLATES_DIR
@@ -28,7 +28,8 @@ def test_real_board_files(name):
     assert b.baud == 115200
     assert {"dtr", "rts", "boot_hint"} <= set(b.upload)
     assert b.tflm["library"] and b.tflm["kernels"]
-    assert b.tflm["lib_deps"], "the TFLM library this board builds against"
+    # the TFLM library this board builds against, or the TFLM tree its project compiles
+    assert b.tflm.get("lib_deps") or b.tflm.get("source") == "tree"
     assert b.tflm["arena_placement"] in PLACEMENTS
     assert (TEMPLATES_DIR / GLUE_BY_FAMILY[b.family]).is_dir()
     if b.family == "esp32":
@@ -36,10 +37,16 @@ def test_real_board_files(name):
         assert b.tflm["lib_deps"][0].startswith("idf:espressif/esp-tflite-micro@")
         # never silently in PSRAM
         assert b.tflm["arena_placement"] != "psram" and b.tflm["psram"] is False
+    elif b.tflm.get("source") == "tree":
+        # TFLM's Arduino library does not build off the Nano 33 BLE: TFLM from TINYOPT_TFLM_DIR
+        assert b.tflm["platformio"]["custom_tflm_dir"] == "${sysenv.TINYOPT_TFLM_DIR}"
+        assert b.tflm["kernels"] in ("cmsis-nn", "reference")
+        assert not b.tflm.get("lib_deps")
     else:
         assert "cmsis-nn" in b.tflm["kernels"]
         # pinned by commit: the library is not versioned in a registry
         assert re.search(r"#[0-9a-f]{40}$", b.tflm["lib_deps"][0])
+    if b.family != "esp32":
         assert b.timer == ("rp2040_timer" if b.family == "rp2040" else "dwt")
 
 

@@ -5,9 +5,9 @@ import json
 import os
 
 import pytest
-
 from conftest import assert_one_line_error, run_tinyopt
 from qemu_fixtures import require_emulator
+
 from tinyopt import platformio
 
 

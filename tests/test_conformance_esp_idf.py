@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 import pytest
-
 from tiny_models import tiny_cnn
+
 from tinyopt.paths import PROJECT_ROOT
 
 SCRIPT = PROJECT_ROOT / "scripts" / "conformance_esp_idf.py"

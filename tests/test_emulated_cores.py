@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import assert_one_line_error, mlperf_model, run_tinyopt
 from qemu_fixtures import require_emulator
+
 from tinyopt import platformio
 from tinyopt.boards import load_board
 from tinyopt.flash import flash, stop

@@ -10,8 +10,8 @@ import re
 
 import pytest
 import yaml
-
 from tiny_models import tiny_cnn
+
 from tinyopt.boards import load_board
 from tinyopt.codegen.project import generate
 from tinyopt.errors import TinyoptError

@@ -11,8 +11,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from conftest import run_tinyopt
+
 from tinyopt.paths import PROJECT_ROOT
 
 

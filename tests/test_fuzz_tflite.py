@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import random
 import sys
-from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error, run_tinyopt
+
 from tinyopt.paths import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
@@ -29,6 +28,7 @@ def _runtime_killers(model: bytes, want: int = 2, tries: int = 4000) -> list[byt
     """Mutations that the Python flatbuffer parse accepts but that kill TFLM's C++ loader
     (about one in 500 mutations of the demo model)."""
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
     from tinyopt.tflm_probe import NativeLoadError, check_loads
     rng, found = random.Random(0), []
     for _ in range(tries):

@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import mlperf_model
-from tiny_models import tiny_cnn
 from host_build import build_host_firmware, tflm_tree_from_env
+from tiny_models import tiny_cnn
+
 from tinyopt.codegen.project import generate
 from tinyopt.serial_link import DeviceLink
 from tinyopt.tflm_runtime import Runner

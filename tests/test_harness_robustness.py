@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import mlperf_model
 from qemu_fixtures import built_project
+
 from tinyopt.flash import flash, stop
 from tinyopt.serial_link import DeviceLink
 

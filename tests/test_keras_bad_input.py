@@ -9,7 +9,6 @@ import zipfile
 
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error, mlperf_model, run_tinyopt
 
 

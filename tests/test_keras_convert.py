@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import mlperf_model, run_tinyopt
+
 from tinyopt.analysis.reader import read_tflite
 from tinyopt.tflm_runtime import Runner
 

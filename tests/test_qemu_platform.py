@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error, mlperf_model, run_tinyopt
 from qemu_fixtures import built_project, require_emulator
+
 from tinyopt import platformio
 from tinyopt.boards import load_board
 from tinyopt.paths import BOARDS_DIR, PROJECT_ROOT
@@ -38,6 +38,7 @@ def test_every_emulated_board_is_one_platform_board_overridden_from_its_file():
 @pytest.mark.parametrize("name", EMULATED)
 def test_generated_platformio_ini_carries_the_board_files_machine(tmp_path, name, demo_int8_tflite):
     from platformio.project.config import ProjectConfig
+
     from tinyopt.codegen.project import generate
     board = load_board(name)
     project = generate(demo_int8_tflite, name, backend="aot", out=tmp_path / "p")

@@ -10,9 +10,9 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import mlperf_model
 from qemu_fixtures import built_project
+
 from tinyopt.flash import flash, stop
 from tinyopt.serial_link import DeviceLink
 

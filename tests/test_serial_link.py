@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
-
 from conftest import assert_one_line_error, run_tinyopt
 from qemu_fixtures import Relay, built_project
+
 from tinyopt.flash import emulator_state, flash, stop
 from tinyopt.measure import MeasureError, measure
 from tinyopt.serial_link import DeviceLink, DeviceReset, LinkError

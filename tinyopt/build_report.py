@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tinyopt.report import finish_markdown
+from tinyopt.units import percent
 
 
 def _num(v, digits=1, unit=""):
@@ -12,10 +13,6 @@ def _num(v, digits=1, unit=""):
     if isinstance(v, float) and digits == 0:
         v = round(v)
     return (f"{v:,.{digits}f}" if isinstance(v, float) else f"{v:,}") + (f" {unit}" if unit else "")
-
-
-def _pct(v):
-    return "–" if v is None else f"{100 * v:.1f} %"
 
 
 def write_latency_plot(report: dict, folder: Path) -> Path | None:
@@ -58,7 +55,7 @@ def write_markdown(report: dict, folder: Path) -> Path:
     if model:
         lines.append(f"- model: {model.get('model', {}).get('path') or model.get('path', '?')}")
         if int8.get("accuracy") is not None:
-            lines.append(f"- int8 accuracy (TFLM runtime, validation data): {_pct(int8['accuracy'])}")
+            lines.append(f"- int8 accuracy (TFLM runtime, validation data): {percent(int8['accuracy'])}")
     analysis = report.get("analysis", {})
     if analysis:
         totals = analysis.get("totals", {})
@@ -84,8 +81,8 @@ def write_markdown(report: dict, folder: Path) -> Path:
         if out.get("inputs"):
             lines += ["", f"On-device outputs vs the TFLM Python runtime over {out['inputs']} inputs "
                           f"({out.get('source', '')}): {out['exact_matches']} byte-exact "
-                          f"({_pct(out['exact_match_rate'])}), max |diff| {out['max_abs_diff']} int8 steps, "
-                          f"top-1 agreement {_pct(out['top1_agreement'])}."]
+                          f"({percent(out['exact_match_rate'])}), max |diff| {out['max_abs_diff']} int8 steps, "
+                          f"top-1 agreement {percent(out['top1_agreement'])}."]
         if m.get("note"):
             lines += ["", f"> {m['note']}"]
         if report.get("plot"):

@@ -11,8 +11,8 @@ import numpy as np
 
 import tinyopt  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
 from tinyopt.errors import TinyoptError
-from tinyopt.quiet import import_tensorflow
 from tinyopt.paths import cache_dir
+from tinyopt.quiet import import_tensorflow
 
 DEMO_NAME = "digits_cnn"
 DEMO_VERSION = 1  # bump when the demo architecture or training changes
@@ -120,7 +120,8 @@ def load_dataset(path: str | Path, model=None) -> Dataset:
             arrays = {k: npz[k] for k in npz.files}
     except Exception as err:
         raise TinyoptError(f"cannot read {path} as .npz ({type(err).__name__})",
-                           "save the data with numpy.savez(path, x_train=..., y_train=..., x_val=..., y_val=...)") from None
+                           "save the data with numpy.savez(path, x_train=..., y_train=..., x_val=..., "
+                           "y_val=...)") from None
     missing = [k for k in ("x_train", "x_val") if k not in arrays]
     if missing:
         raise TinyoptError(f"{path} lacks {', '.join(missing)} (has {', '.join(sorted(arrays)) or 'nothing'})",

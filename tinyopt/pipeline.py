@@ -168,6 +168,7 @@ def _point_project_at_final_model(project_dir: Path, tflite: Path, stage: Path, 
     """The project records its model's path (measure reads it for the output check): make it
     the path OUT will have once the staged directory is renamed into place."""
     import json
+
     from tinyopt.codegen.project import METADATA
     meta_path = project_dir / METADATA
     meta = json.loads(meta_path.read_text())

@@ -29,7 +29,8 @@ def representative_samples(x: np.ndarray | None, model, count: int, allow_random
         return np.asarray(x[take], np.float32).reshape((-1,) + shape)
     if not allow_random:
         raise TinyoptError("int8 conversion needs calibration data to choose activation ranges",
-                           "pass --data DATA.npz, or --calibrate-random to calibrate on random inputs (accuracy unknown)")
+                           "pass --data DATA.npz, or --calibrate-random to calibrate on random inputs "
+                           "(accuracy unknown)")
     rng = np.random.default_rng(seed)
     return rng.uniform(0.0, 1.0, size=(count,) + shape).astype(np.float32)
 

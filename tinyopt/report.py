@@ -6,6 +6,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from tinyopt.units import percent
+
 SCHEMA = "tinyopt-report/1"
 
 
@@ -37,10 +39,6 @@ def _jsonable(value):
     return str(value)
 
 
-def _pct(v):
-    return f"{100 * v:.2f} %" if isinstance(v, (int, float)) else "–"
-
-
 def accuracy_rows(report: dict) -> list[tuple[str, str, str, str]]:
     """(model, accuracy, agreement with float, rmse vs float) for whichever models were scored."""
     rows = []
@@ -48,7 +46,7 @@ def accuracy_rows(report: dict) -> list[tuple[str, str, str, str]]:
         sec = report.get(key)
         if not sec:
             continue
-        rows.append((key, _pct(sec.get("accuracy")), _pct(sec.get("agreement")),
+        rows.append((key, percent(sec.get("accuracy"), 2), percent(sec.get("agreement"), 2),
                      f"{sec['rmse']:.4f}" if "rmse" in sec else "–"))
     return rows
 
@@ -63,12 +61,12 @@ def write_markdown(report: dict, out_dir: Path) -> Path:
     int8 = report.get("int8", {})
     if int8:
         lines += [f"- int8 .tflite: {int8.get('tflite_bytes')} bytes ({int8.get('gzip_bytes')} gzipped)",
-                  f"- int8 weight sparsity (prunable layers): {_pct(int8.get('sparsity'))}", ""]
+                  f"- int8 weight sparsity (prunable layers): {percent(int8.get('sparsity'), 2)}", ""]
         layers = int8.get("layers", [])
         if layers:
             lines += ["| layer | op | weights | sparsity | unique values | max unique / channel |",
                       "|---|---|---|---|---|---|"]
-            lines += [f"| {r['layer']} | {r['op']} | {r['weights']} | {_pct(r['sparsity'])} | "
+            lines += [f"| {r['layer']} | {r['op']} | {r['weights']} | {percent(r['sparsity'], 2)} | "
                       f"{r['unique_values']} | {r['max_unique_per_channel']} |" for r in layers]
             lines.append("")
     return finish_markdown(lines, report, out_dir)

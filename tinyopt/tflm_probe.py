@@ -84,8 +84,8 @@ def _child(model_bytes: bytes, arena_size: int, report_fd: int) -> None:
     os.dup2(null, 2)   # TFLM logs its complaints on fd 2; the in-process load shows them
     status, detail = "ok", ""
     try:
-        from tflite_micro.python.tflite_micro import runtime
         import numpy as np
+        from tflite_micro.python.tflite_micro import runtime
         kwargs = {"arena_size": arena_size} if arena_size else {}
         interp = runtime.Interpreter.from_bytes(model_bytes, **kwargs)
         d = interp.get_input_details(0)
@@ -142,8 +142,8 @@ def _probe_once(model_bytes: bytes, arena_size: int) -> dict:
 
 def serve() -> None:
     # Imported once here, so that every forked child starts with the runtime loaded.
-    from tflite_micro.python.tflite_micro import runtime  # noqa: F401
     import numpy  # noqa: F401
+    from tflite_micro.python.tflite_micro import runtime  # noqa: F401
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
         header = _read_exact(stdin, _HEADER.size)

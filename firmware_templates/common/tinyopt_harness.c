@@ -25,7 +25,7 @@
 #include "tinyopt_platform.h"
 #include "tinyopt_quant.h"
 
-#define CMD_MAX 2048         /* "db " + up to ~1000 bytes of hex per chunk */
+#define CMD_MAX 2048 /* "db " + up to ~1000 bytes of hex per chunk */
 #define HEX_PER_LINE 32
 /* Beyond ~10 million runs no measurement needs more (MLPerf windows are >= 10 s); a count of
  * 10^12 would keep the board busy for good. */
@@ -35,7 +35,7 @@ static char g_cmd[CMD_MAX + 1];
 static size_t g_cmd_len;
 static int g_cmd_overflow;
 
-static int8_t g_input[TINYOPT_INPUT_BYTES];   /* what db load filled; copied in before each run */
+static int8_t g_input[TINYOPT_INPUT_BYTES]; /* what db load filled; copied in before each run */
 static size_t g_load_expected;
 static size_t g_load_count;
 static int g_model_ok;
@@ -290,7 +290,7 @@ static int g_pushback = -1;
 static int stop_requested(void) {
   while (g_pushback < 0 && tinyopt_platform_rx_ready()) {
     int c = tinyopt_platform_getc();
-    if (c < 0) return 1;   /* the link closed: nobody waits for the figures */
+    if (c < 0) return 1; /* the link closed: nobody waits for the figures */
     if (c == ' ' || c == '\r' || c == '\n' || c == '\t') continue;
     g_pushback = c;
   }
@@ -410,7 +410,8 @@ static void execute(char *cmd) {
   size_t len = strlen(cmd);
   /* tolerate line ends and spaces around the command */
   while (len && (cmd[len - 1] == ' ' || cmd[len - 1] == '\r' || cmd[len - 1] == '\n' ||
-                 cmd[len - 1] == '\t')) cmd[--len] = '\0';
+                 cmd[len - 1] == '\t'))
+    cmd[--len] = '\0';
   while (*cmd == ' ' || *cmd == '\r' || *cmd == '\n' || *cmd == '\t') ++cmd;
 
   if (strcmp(cmd, "name") == 0) {

@@ -10,12 +10,12 @@
 extern "C" {
 #endif
 
-void     tinyopt_platform_init(void);                  /* serial at the board's baud, timer */
-int      tinyopt_platform_getc(void);                  /* blocking; 0..255, or -1 when the link closed */
-int      tinyopt_platform_rx_ready(void);              /* never blocks: nonzero when a byte waits */
-void     tinyopt_platform_write(const char *s, size_t n);
-uint64_t tinyopt_platform_time_us(void);               /* monotonic, 64-bit, never wraps */
-uint64_t tinyopt_platform_cycles(void);                /* cycle counter, or 0 if none */
+void tinyopt_platform_init(void); /* serial at the board's baud, timer */
+int tinyopt_platform_getc(void); /* blocking; 0..255, or -1 when the link closed */
+int tinyopt_platform_rx_ready(void); /* never blocks: nonzero when a byte waits */
+void tinyopt_platform_write(const char *s, size_t n);
+uint64_t tinyopt_platform_time_us(void); /* monotonic, 64-bit, never wraps */
+uint64_t tinyopt_platform_cycles(void); /* cycle counter, or 0 if none */
 const char *tinyopt_platform_timer_name(void);
 
 /* Optional: glue that must give time to an RTOS during long inference loops (ESP32's task

@@ -7,7 +7,7 @@
  * right after opening (pyserial does) would also drop early output: the master runs in
  * packet mode until the client's flush is seen (or 500 ms have passed), then boots. */
 #define _XOPEN_SOURCE 700
-#define _DEFAULT_SOURCE 1   /* cfmakeraw */
+#define _DEFAULT_SOURCE 1 /* cfmakeraw */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -23,7 +23,7 @@
 
 static int g_master = -1;
 static int g_closed;
-static unsigned char g_pending[256];   /* client bytes read during the start-up handshake */
+static unsigned char g_pending[256]; /* client bytes read during the start-up handshake */
 static size_t g_pending_len, g_pending_pos;
 
 static void die(const char *what) {
@@ -40,7 +40,7 @@ static void make_raw(const char *slave_path) {
   cfsetispeed(&t, B115200);
   cfsetospeed(&t, B115200);
   if (tcsetattr(fd, TCSANOW, &t) != 0) die("tcsetattr");
-  close(fd);   /* from now on the master sees a hang-up until a client opens the slave */
+  close(fd); /* from now on the master sees a hang-up until a client opens the slave */
 }
 
 static void wait_for_client(void) {
@@ -78,10 +78,10 @@ static void wait_for_client_flush(void) {
     p.events = POLLIN | POLLPRI;
     p.revents = 0;
     if (poll(&p, 1, (int)left) <= 0) continue;
-    if (p.revents & POLLHUP) return;   /* the client went away again: boot anyway */
+    if (p.revents & POLLHUP) return; /* the client went away again: boot anyway */
     n = read(g_master, buf, sizeof buf);
     if (n <= 0) return;
-    if (buf[0] == TIOCPKT_DATA) {      /* the client spoke first: keep its bytes */
+    if (buf[0] == TIOCPKT_DATA) { /* the client spoke first: keep its bytes */
       size_t k = (size_t)(n - 1);
       if (k > sizeof g_pending - g_pending_len) k = sizeof g_pending - g_pending_len;
       memcpy(g_pending + g_pending_len, buf + 1, k);
@@ -117,7 +117,7 @@ int tinyopt_platform_getc(void) {
     ssize_t n = read(g_master, &c, 1);
     if (n == 1) return c;
     if (n < 0 && errno == EINTR) continue;
-    g_closed = 1;   /* EIO: the client closed the port */
+    g_closed = 1; /* EIO: the client closed the port */
     return -1;
   }
 }

@@ -8,8 +8,8 @@
 
 #include "tinyopt_platform.h"
 
-extern char end;            /* linker script: first free byte after .bss */
-extern char _heap_limit;    /* linker script: bottom of the reserved stack */
+extern char end; /* linker script: first free byte after .bss */
+extern char _heap_limit; /* linker script: bottom of the reserved stack */
 void tinyopt_qemu_fault(const char *what);
 
 void *_sbrk(ptrdiff_t incr) {

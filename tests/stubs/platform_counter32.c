@@ -15,7 +15,7 @@
 
 int __real_tinyopt_model_invoke(void);
 
-static uint64_t g_true_cycles;   /* the virtual hardware's elapsed cycles */
+static uint64_t g_true_cycles; /* the virtual hardware's elapsed cycles */
 static uint32_t g_last_raw;
 static uint64_t g_high;
 static int g_eof;
@@ -45,7 +45,7 @@ void tinyopt_platform_write(const char *s, size_t n) {
 uint64_t tinyopt_platform_time_us(void) { return g_true_cycles / 1000u; }
 
 uint64_t tinyopt_platform_cycles(void) {
-  uint32_t now = (uint32_t)g_true_cycles;   /* what a 32-bit counter register shows */
+  uint32_t now = (uint32_t)g_true_cycles; /* what a 32-bit counter register shows */
   if (now < g_last_raw) g_high += (uint64_t)1 << 32;
   g_last_raw = now;
   return g_high | now;

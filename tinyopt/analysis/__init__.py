@@ -14,8 +14,8 @@ from tinyopt.analysis.fit import Fit, check_fit
 from tinyopt.analysis.lifetimes import live_bytes_per_op, peak_activation_bytes
 from tinyopt.analysis.ops import OpRow, op_rows
 from tinyopt.analysis.reader import TfliteModel, read_tflite
-from tinyopt.tflm_probe import NativeLoadError
 from tinyopt.errors import TinyoptError
+from tinyopt.tflm_probe import NativeLoadError
 
 __all__ = ["Analysis", "Totals", "analyze", "raise_for_audit", "read_tflite", "TfliteModel"]
 

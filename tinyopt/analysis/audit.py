@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tinyopt.analysis.op_support import aot_ops, tflm_builtin_ops, tflm_custom_ops
 from tinyopt.analysis.layers import layer_of_op
+from tinyopt.analysis.op_support import aot_ops, tflm_builtin_ops, tflm_custom_ops
 from tinyopt.analysis.reader import Operator, TfliteModel
 
 _WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV",

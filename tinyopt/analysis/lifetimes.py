@@ -5,6 +5,7 @@ arena (TFLM's "head"), before alignment and kernel scratch buffers. Comparing it
 head TFLM's greedy planner actually needs shows the head-room."""
 from __future__ import annotations
 
+from tinyopt.analysis.live_ranges import live_ranges
 from tinyopt.analysis.reader import TfliteModel
 
 
@@ -12,26 +13,12 @@ def live_bytes_per_op(model: TfliteModel) -> list[int]:
     """Bytes of activations alive while each operator runs (its inputs, outputs and
     everything produced earlier and still needed later)."""
     n = len(model.operators)
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    for i in model.inputs:
-        first[i] = 0
-    for op in model.operators:
-        for i in op.outputs:
-            first.setdefault(i, op.index)
-            last[i] = max(last.get(i, op.index), op.index)
-        for i in op.inputs:
-            if i >= 0:
-                last[i] = max(last.get(i, op.index), op.index)
-    for i in model.outputs:
-        last[i] = n - 1
+    sizes = {i: t.nbytes for i, t in enumerate(model.tensors) if not t.is_constant and not t.is_variable}
+    steps = [([i for i in op.inputs if i >= 0], list(op.outputs)) for op in model.operators]
     live = [0] * n
-    for idx, start in first.items():
-        tensor = model.tensors[idx]
-        if tensor.is_constant or tensor.is_variable or idx not in last:
-            continue
-        for step in range(start, last[idx] + 1):
-            live[step] += tensor.nbytes
+    for r in live_ranges(sizes, steps, model.inputs, model.outputs).values():
+        for step in range(max(r.first, 0), min(r.last, n - 1) + 1):
+            live[step] += r.size
     return live
 
 

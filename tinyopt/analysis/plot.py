@@ -62,7 +62,8 @@ def plot_analysis(analysis, path: str | Path) -> Path:
     try:
         fig.savefig(path, dpi=110)
     except OSError as err:
-        raise TinyoptError(f"cannot write {path}: {err.strerror}", "check the directory exists and is writable") from None
+        raise TinyoptError(f"cannot write {path}: {err.strerror}",
+                           "check the directory exists and is writable") from None
     finally:
         plt.close(fig)
     return path

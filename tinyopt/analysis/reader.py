@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
 
 from tinyopt.errors import DamagedModel, TinyoptError

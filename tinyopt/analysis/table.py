@@ -6,6 +6,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from tinyopt.units import bytes_kb
 
 _SHORT_TYPES = {"INT8": "i8", "INT16": "i16", "INT32": "i32", "INT64": "i64", "UINT8": "u8",
                 "FLOAT32": "f32", "FLOAT16": "f16", "BOOL": "bool"}
@@ -25,10 +26,6 @@ def _quant(op) -> str:
 
 def _n(v: int) -> str:
     return f"{v:,}" if v else "-"
-
-
-def _kb(v) -> str:
-    return "n/a" if v is None else f"{v:,} B ({v / 1024:.1f} kB)"
 
 
 def ops_table(analysis) -> Table:
@@ -52,13 +49,13 @@ def ops_table(analysis) -> Table:
 def summary(analysis) -> Group:
     t, a = analysis.totals, analysis.arena
     lines = [
-        Text(f"model {_kb(t.model_bytes)}, weights {_kb(t.weight_bytes)}, "
+        Text(f"model {bytes_kb(t.model_bytes)}, weights {bytes_kb(t.weight_bytes)}, "
              f"{t.params:,} parameters, {t.macs:,} MACs, {t.other_ops:,} other ops"),
-        Text(f"arena (TFLM runtime, 64-bit host): {_kb(a.tflm_bytes)} = head {_kb(a.head_bytes)} "
-             f"+ tail {_kb(a.tail_bytes)}"),
-        Text(f"firmware arena: {_kb(a.firmware_bytes)} (margin {_kb(a.margin_bytes)} for "
+        Text(f"arena (TFLM runtime, 64-bit host): {bytes_kb(a.tflm_bytes)} = head {bytes_kb(a.head_bytes)} "
+             f"+ tail {bytes_kb(a.tail_bytes)}"),
+        Text(f"firmware arena: {bytes_kb(a.firmware_bytes)} (margin {bytes_kb(a.margin_bytes)} for "
              f"{a.margin_kernels} kernels); "
-             f"activation peak from lifetimes: {_kb(a.peak_activation_bytes)}"),
+             f"activation peak from lifetimes: {bytes_kb(a.peak_activation_bytes)}"),
         Text(f"  {a.note}; on the device arena_used_bytes must stay <= the firmware arena",
              style="dim"),
     ]

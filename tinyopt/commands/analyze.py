@@ -31,6 +31,7 @@ def command(model, board, plot_path, out, force, as_json):
       tinyopt analyze model_int8.tflite --json > analysis.json
     """
     import json
+
     from tinyopt.analysis import analyze
     from tinyopt.analysis.plot import plot_analysis
     from tinyopt.analysis.table import print_analysis

@@ -1,13 +1,7 @@
 import click
 
 from tinyopt.commands.common import console, emit_json, json_option
-
-
-def _kb(n: int) -> str:
-    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20)):
-        if n >= size:
-            return f"{n / size:,.1f} {unit}"
-    return f"{n / 1024:,.0f} kB"
+from tinyopt.units import size
 
 
 @click.command("boards")
@@ -38,6 +32,6 @@ def command(as_json):
     for b in boards:
         cpu = f"{b.cpu} @ {b.clock_mhz} MHz" if b.clock_mhz else b.cpu
         table.add_row(b.name, cpu,
-                      _kb(b.flash_bytes), _kb(b.ram_bytes), b.tflm.get("kernels", "-"))
+                      size(b.flash_bytes), size(b.ram_bytes), b.tflm.get("kernels", "-"))
     console.print(table)
     console.print("Backends, TFLM library, timer, baud, USB ids, PlatformIO platform: tinyopt boards --json")

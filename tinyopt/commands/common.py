@@ -3,6 +3,7 @@ import json
 import sys
 
 import click
+
 from tinyopt.console import console  # noqa: F401 (the commands' console)
 
 

@@ -8,7 +8,7 @@ board_qemu.machine, ...)."""
 import os
 import sys
 
-from SCons.Script import AlwaysBuild, Builder, COMMAND_LINE_TARGETS, Default, DefaultEnvironment
+from SCons.Script import COMMAND_LINE_TARGETS, AlwaysBuild, Builder, Default, DefaultEnvironment
 
 env = DefaultEnvironment()
 platform = env.PioPlatform()

@@ -89,7 +89,8 @@ class Lowerer:
         if t.dtype not in dtypes:
             raise unsupported(op, f"tensor {t.name!r} is {t.dtype}, this kernel takes {'/'.join(dtypes)}")
         if t.nbytes > planner.MAX_BUFFER:
-            raise TinyoptError(f"tensor {t.name!r} {list(t.shape)} of {op.opcode} (#{op.index}) needs {t.nbytes} bytes, "
+            raise TinyoptError(f"tensor {t.name!r} {list(t.shape)} of {op.opcode} (#{op.index}) needs "
+                               f"{t.nbytes} bytes, "
                                "more than the static activation buffer can address",
                                "reduce the model's input or layer sizes; no microcontroller has that much RAM")
         self.out.act_tensors[idx] = t.nbytes
@@ -158,7 +159,8 @@ class Lowerer:
     def weights(self, op: Operator, idx: int) -> Tensor:
         w = self.t(idx)
         if w.dtype != "INT8" or w.data is None:
-            raise unsupported(op, f"weights {w.name!r} are {w.dtype}{'' if w.data is not None else ' and not constant'}")
+            kind = w.dtype if w.data is not None else f"{w.dtype} and not constant"
+            raise unsupported(op, f"weights {w.name!r} are {kind}")
         if w.zero_points.size and np.any(w.zero_points != 0):
             raise unsupported(op, "weights with a non-zero zero point")
         return w

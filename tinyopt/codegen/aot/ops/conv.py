@@ -3,8 +3,6 @@ kernel steps (macros in firmware_templates/aot/kernels/conv.c.j2) with every con
 computed here."""
 from __future__ import annotations
 
-import numpy as np
-
 from tinyopt.analysis.reader import Operator
 from tinyopt.codegen.aot import quant
 from tinyopt.codegen.aot.lowering import Lowerer, unsupported

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tinyopt.analysis.reader import Tensor
 from tinyopt.codegen.aot import quant
-from tinyopt.codegen.aot.lowering import Lowerer, unsupported
+from tinyopt.codegen.aot.lowering import unsupported
 from tinyopt.codegen.aot.registry import lowers
 
 

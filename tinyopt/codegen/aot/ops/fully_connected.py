@@ -4,7 +4,7 @@ computed here."""
 from __future__ import annotations
 
 from tinyopt.codegen.aot import quant
-from tinyopt.codegen.aot.lowering import Lowerer, unsupported
+from tinyopt.codegen.aot.lowering import unsupported
 from tinyopt.codegen.aot.registry import lowers
 
 

@@ -3,7 +3,7 @@ kernel steps (macros in firmware_templates/aot/kernels/pooling.c.j2) with every 
 computed here."""
 from __future__ import annotations
 
-from tinyopt.codegen.aot.lowering import Lowerer, unsupported
+from tinyopt.codegen.aot.lowering import Lowerer
 from tinyopt.codegen.aot.registry import lowers
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from tinyopt.codegen.aot import quant
-from tinyopt.codegen.aot.lowering import Lowerer, unsupported
 from tinyopt.codegen.aot.registry import lowers
 
 
