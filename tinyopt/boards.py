@@ -1,9 +1,10 @@
 """Boards are data: one TOML file per board in boards/. This module loads and validates them."""
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tomllib
 
 from tinyopt.errors import TinyoptError
 from tinyopt.paths import BOARDS_DIR
@@ -32,6 +33,9 @@ class Board:
     emulator: dict = field(default_factory=dict)  # only for emulated boards
     runtime_flash_bytes: int = 0   # estimate of flash taken by code besides the model
     runtime_ram_bytes: int = 0     # estimate of RAM taken besides the arena (stack, heap, RTOS)
+    # the linker copies code and constants into RAM at boot (Teensy 4.x: ITCM/DTCM), so the
+    # model and the runtime code count against ram_bytes as well
+    code_and_constants_in_ram: bool = False
     path: Path | None = None
 
     @property
@@ -77,7 +81,8 @@ def _parse(path: Path) -> Board:
         tflm=dict(data.get("tflm", {})), upload=dict(data.get("upload", {})),
         emulator=dict(data.get("emulator", {})),
         runtime_flash_bytes=int(data.get("runtime_flash_bytes", 0)),
-        runtime_ram_bytes=int(data.get("runtime_ram_bytes", 0)), path=path)
+        runtime_ram_bytes=int(data.get("runtime_ram_bytes", 0)),
+        code_and_constants_in_ram=bool(data.get("code_and_constants_in_ram", False)), path=path)
 
 
 def board_names(directory: Path = BOARDS_DIR) -> list[str]:

@@ -1,12 +1,17 @@
 /* Declarations-only stand-in for the Arduino core API the tinyopt glue uses, so the glue
  * can be compile-checked with arm-none-eabi-g++ where no Arduino core is installed.
- * Nothing here is linked or run. */
+ * tests/test_arduino_projects.py links it on the host against definitions of its own. */
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef F_CPU
-#define F_CPU 64000000L
+/* No F_CPU: ArduinoCore-mbed (Nano 33 BLE, Pico) does not define it. The core clock comes
+ * from CMSIS' SystemCoreClock (mbed, STM32 cores) or Teensy 4's F_CPU_ACTUAL. */
+#if defined(ARDUINO_ARCH_MBED) || defined(ARDUINO_ARCH_STM32)
+extern "C" uint32_t SystemCoreClock;
+#endif
+#if defined(__IMXRT1062__)
+extern "C" volatile uint32_t F_CPU_ACTUAL;
 #endif
 
 class HardwareSerialStub {

@@ -1,6 +1,9 @@
 """Does the model fit a board? Flash: model + runtime code. RAM: arena + runtime RAM.
 
 The runtime figures come from the board file (runtime_flash_bytes, runtime_ram_bytes).
+On boards whose linker script copies code and constants into RAM at boot (Teensy 4.x:
+.text in ITCM, .rodata in DTCM, both in the 512 KB FlexRAM; board file
+code_and_constants_in_ram = true) the model and the runtime code count against RAM too.
 When a board file leaves them out, tinyopt uses defaults measured on the emulated
 Cortex-M4 (TFLM's interpreter and reference kernels took 66–73 kB of flash besides the
 model) and a conservative RAM allowance for stack, the interpreter
@@ -58,13 +61,20 @@ def board_needs(model_bytes: int, arena_bytes: int, board: Board) -> tuple[dict,
     ram = {"arena": arena_bytes,
            "runtime": board.runtime_ram_bytes or DEFAULT_RUNTIME_RAM,
            "runtime_source": "board file" if board.runtime_ram_bytes else "tinyopt default"}
+    if board.code_and_constants_in_ram:
+        ram["model"] = flash["model"]      # constants (.rodata) copied into RAM
+        ram["code"] = flash["runtime"]     # code (.text) copied into RAM
     return flash, ram
+
+
+def ram_total(ram: dict) -> int:
+    return ram["arena"] + ram["runtime"] + ram.get("model", 0) + ram.get("code", 0)
 
 
 def fits_board(model_bytes: int, arena_bytes: int, board: Board) -> bool:
     flash, ram = board_needs(model_bytes, arena_bytes, board)
     return (flash["model"] + flash["runtime"] <= board.flash_bytes and
-            ram["arena"] + ram["runtime"] <= board.ram_bytes)
+            ram_total(ram) <= board.ram_bytes)
 
 
 def check_fit(board: Board, *, model_bytes: int, weight_bytes: int, arena_bytes: int,
@@ -73,7 +83,7 @@ def check_fit(board: Board, *, model_bytes: int, weight_bytes: int, arena_bytes:
     flash, ram = board_needs(model_bytes, arena_bytes, board)
     ram["arena_source"] = "firmware arena" if arena_measured else "lower bound (arena not measured)"
     flash_used = flash["model"] + flash["runtime"]
-    ram_used = ram["arena"] + ram["runtime"]
+    ram_used = ram_total(ram)
     fits_flash = flash_used <= board.flash_bytes
     fits_ram = ram_used <= board.ram_bytes
     parts = [_budget_line("flash", flash_used, board.flash_bytes),
@@ -86,7 +96,9 @@ def check_fit(board: Board, *, model_bytes: int, weight_bytes: int, arena_bytes:
         if not fits_flash:
             short.append(f"flash needs {kb(flash_used)} > {kb(board.flash_bytes)}")
         if not fits_ram:
-            short.append(f"RAM needs {kb(ram_used)} > {kb(board.ram_bytes)}")
+            short.append(f"RAM needs {kb(ram_used)} > {kb(board.ram_bytes)}"
+                         + (" (the model and code run from RAM on this board)"
+                            if board.code_and_constants_in_ram else ""))
         verdict = f"does not fit on {board.name}: " + ", ".join(short)
     suggestions = []
     if not fits_flash:
@@ -95,7 +107,10 @@ def check_fit(board: Board, *, model_bytes: int, weight_bytes: int, arena_bytes:
             "--prune 0.8`) and deploy with a backend that stores only the non-zero weights "
             "(sparse encoding); zeros in a dense int8 tensor cost the same flash")
         suggestions.append("shrink the model: fewer units/filters in the largest layers")
-    if not fits_ram:
+    if not fits_ram and board.code_and_constants_in_ram and ram["model"] > ram["arena"]:
+        suggestions.append(f"the weights ({kb(weight_bytes)}) are copied into RAM at boot on "
+                           f"{board.name}: prune or cluster, or shrink the largest layers")
+    elif not fits_ram:
         if heaviest_activation:
             layer, size = heaviest_activation
             suggestions.append(f"the largest activation ({layer}, {kb(size)}) sets the arena: "

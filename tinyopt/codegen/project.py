@@ -220,24 +220,29 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
     out_scale, out_zp = _quant(t_out)
     idf_deps, pio_deps = _idf_deps(list(board.platformio.get("lib_deps", [])) + list(lib.lib_deps))
     pio = dict(board.platformio)
-    pio_extra = [(k, _ini_value(v)) for k, v in pio.items()
+    # [tflm.platformio]: options only the tflm backend needs (e.g. the extra script that
+    # compiles TFLM from a source tree); build_flags / build_unflags there are merged below.
+    tflm_pio = dict(board.tflm.get("platformio", {})) if backend == "tflm" else {}
+    pio_extra = [(k, _ini_value(v)) for k, v in list(pio.items()) + list(tflm_pio.items())
                  if k not in ("platform", "board", "framework", "build_flags", "lib_deps",
                               "build_unflags")]
     is_idf = pio.get("framework") == "espidf"
-    build_flags = list(board.platformio.get("build_flags", []))
+    build_flags = list(board.platformio.get("build_flags", [])) + list(tflm_pio.get("build_flags", []))
     if not is_idf:   # ESP-IDF components take their flags from CMake (see the glue)
         build_flags = lib.build_flags + [f for f in build_flags if f not in lib.build_flags]
+    build_unflags = (["-Os"] + list(tflm_pio.get("build_unflags", []))
+                     if not is_idf and board.family != "host" else [])
     ctx = {
         "board": board, "pio": {"platform": _platform_spec(pio["platform"]), "board": pio["board"],
                                 "framework": pio.get("framework", "")},
         "pio_extra": pio_extra, "env_name": c_identifier(board.name, "board"),
         "backend": backend, "model_name": model_name, "model_sha16": sha[:16],
         "dtr": int(board.upload.get("dtr", 0)), "rts": int(board.upload.get("rts", 0)),
-        "build_flags": build_flags, "build_unflags": ["-Os"] if not is_idf and board.family != "host" else [],
+        "build_flags": build_flags, "build_unflags": build_unflags,
         "lib_deps": pio_deps, "lib_ignore": ["tinyopt_model"] if is_idf else [],
         "idf_deps": idf_deps, "idf_requires": [d["component"] for d in idf_deps] or ["esp_common"],
         "cmake_project": c_identifier(f"tinyopt_{model_name}"),
-        "input_bytes": t_in.nbytes, "output_bytes": t_out.nbytes,
+        "input_bytes": t_in.nbytes, "output_bytes": t_out.nbytes, "layer_count": len(lib.layers),
         "golden_input_rows": int_rows(golden_in), "golden_output_rows": int_rows(golden_out),
         "input_scale_repr": repr(float(np.float32(in_scale))), "input_zero_point": in_zp,
         "output_scale_repr": repr(float(np.float32(out_scale))), "output_zero_point": out_zp,
@@ -262,7 +267,9 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
     }
     glue = board.tflm.get("glue") or GLUE_BY_FAMILY[board.family]
     for template_rel, dest in _glue_files(glue):
-        files[dest] = _render_or_copy(template_rel, ctx)
+        content = _render_or_copy(template_rel, ctx)
+        if content.strip():   # a template may render to nothing for this board/backend
+            files[dest] = content
     for rel, content in lib.files.items():
         rel = Path(rel).as_posix()
         if rel.startswith("/") or ".." in Path(rel).parts:
