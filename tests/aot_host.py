@@ -23,7 +23,8 @@ def write_library(lib: ModelLibrary, folder: Path) -> Path:
     write_files(folder, lib.files)
     if "tinyopt_model.h" not in lib.files:   # normally written by the project generator
         (folder / "tinyopt_model.h").write_text(render("common/tinyopt_model.h.j2", backend="aot",
-                                                       model_name=lib.summary.get("model_name", "model")))
+                                                       model_name=lib.summary.get("model_name", "model"),
+                                                       layer_count=len(lib.layers)))
     (folder / "host_driver.c").write_text(render("aot/host_driver.c.j2"))
     return folder
 

@@ -15,10 +15,22 @@ def _num(v, digits=1, unit=""):
     return (f"{v:,.{digits}f}" if isinstance(v, float) else f"{v:,}") + (f" {unit}" if unit else "")
 
 
+# Windows closer than this (relative spread) are the same figure up to the timer's resolution.
+SAME_WINDOWS = 1e-3
+
+
 def write_latency_plot(report: dict, folder: Path) -> Path | None:
-    """Per-window latency (µs per inference) with its median; None when nothing was measured."""
+    """Per-window latency (µs per inference) with its median; None when nothing was measured
+    or every window measured the same figure (a plot of identical dots says nothing)."""
     lat = (report.get("measure") or {}).get("latency_us")
     if not lat or not lat.get("per_window"):
+        return None
+    spread = (max(lat["per_window"]) - min(lat["per_window"])) / max(lat["median"], 1e-9)
+    if spread < SAME_WINDOWS:
+        why = " (the emulated board's -icount clock repeats exactly)" if report.get("board", {}).get("emulated") else ""
+        report.setdefault("notes", []).append(
+            f"all {len(lat['per_window'])} windows measured {lat['median']:.1f} µs per inference within "
+            f"{100 * spread:.3f} %{why}: no latency plot")
         return None
     import matplotlib
     matplotlib.use("Agg")
@@ -44,6 +56,48 @@ def write_latency_plot(report: dict, folder: Path) -> Path | None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def write_layer_plots(report: dict, folder: Path, aot_model: Path | None = None) -> dict:
+    """layers.png (time vs work per layer) when the layers were profiled, and memory.png (the
+    aot activation buffer over the steps, TFLM's arena beside it) for aot builds."""
+    from tinyopt.report_plots import plot_layers, plot_memory
+    out = {}
+    board = report.get("board", {})
+    title = f"per layer on {board.get('name', '')} · {report.get('backend', '')}"
+    layers = (report.get("measure") or {}).get("layers")
+    if layers:
+        out["layers_plot"] = plot_layers(layers, Path(folder) / "layers.png", title.strip(),
+                                         bool(board.get("emulated"))).name
+    if aot_model is not None:
+        from tinyopt.codegen.aot import memory_plan
+        arena = (report.get("analysis") or {}).get("arena") or {}
+        out["memory_plot"] = plot_memory(memory_plan(aot_model), Path(folder) / "memory.png",
+                                         "activation memory: aot plan vs TFLM arena",
+                                         arena.get("tflm_bytes"), arena.get("head_bytes")).name
+    return out
+
+
+def _layer_lines(report: dict) -> list[str]:
+    m = report.get("measure") or {}
+    layers = m.get("layers")
+    if not layers:
+        return []
+    emulated = bool(report.get("board", {}).get("emulated"))
+    unit = "emulated cycles" if emulated else "cycles"
+    lines = ["", f"## Per layer ({unit} per inference, measured on the device)", "",
+             "| # | op | layer | MACs | cycles | µs | cycles/MAC | share |", "|---|---|---|---|---|---|---|---|"]
+    for r in layers:
+        lines.append(f"| {r['index']} | {r['op']} | {r['layer'] or ''} | {r['macs']:,} | {r['cycles']:,.0f} | "
+                     f"{r['us']:,.1f} | {r['cycles_per_mac'] or '–'} | {100 * r['share']:.1f} % |")
+    a, o = m.get("layer_agreement") or {}, m.get("layer_overhead") or {}
+    if a.get("ratio") is not None:
+        lines += ["", f"The layers sum to {100 * a['ratio']:.2f} % of the whole inference measured by `infer` "
+                      f"({a['unit']}); the timer's own cost, {o.get('cycles_per_event_pair', 0):.1f} cycles per "
+                      "layer, measured on the device, is taken out of every layer."]
+    if report.get("layers_plot"):
+        lines += ["", f"![time and work per layer]({report['layers_plot']})"]
+    return lines
 
 
 def write_markdown(report: dict, folder: Path) -> Path:
@@ -87,4 +141,7 @@ def write_markdown(report: dict, folder: Path) -> Path:
             lines += ["", f"> {m['note']}"]
         if report.get("plot"):
             lines += ["", f"![latency per window]({report['plot']})"]
+    lines += _layer_lines(report)
+    if report.get("memory_plot"):
+        lines += ["", "## Activation memory", "", f"![activation buffer over the operators]({report['memory_plot']})"]
     return finish_markdown(lines, report, folder)

@@ -41,12 +41,19 @@ class Measurement:
     complete: bool = True
     error: str | None = None
     emulated: bool = False
+    layers: list | None = None       # per-layer profile (tinyopt.layer_profile.layer_table)
+    layer_overhead: dict | None = None
+    layer_agreement: dict | None = None
 
     def to_json(self) -> dict:
         out = {"board": self.board, "port": self.port, "timer": self.timer, "device": self.device,
                "runs": self.runs, "warmup": self.warmup, "windows": self.windows,
                "latency_us": self.latency_us, "cycles": self.cycles, "outputs": self.outputs,
                "complete": self.complete, "error": self.error}
+        if self.layers is not None:
+            out["layers"] = self.layers
+            out["layer_overhead"] = self.layer_overhead
+            out["layer_agreement"] = self.layer_agreement
         if self.emulated:
             out["note"] = ("emulated board: cycles are QEMU -icount instruction counts and "
                            "latency is QEMU virtual time, not Cortex-M4 silicon figures")
@@ -141,8 +148,9 @@ def resolve_port(project: Path | None, board: Board, port: str | None) -> str:
 def measure(project=None, board=None, port: str | None = None, runs: int | None = None,
             warmup: int = 1, windows: int = 5, inputs=None, count: int = 20, seed: int = 0,
             model_path=None, check_outputs: bool = True, window_s: float = DEFAULT_WINDOW_S,
-            timeout: float = 10.0, on_progress=None, on_line=None) -> Measurement:
-    """Measure the firmware of PROJECT (or whatever runs on PORT) on BOARD."""
+            timeout: float = 10.0, on_progress=None, on_line=None, layers: int = 0) -> Measurement:
+    """Measure the firmware of PROJECT (or whatever runs on PORT) on BOARD. LAYERS > 0 also
+    profiles each layer over that many inferences (`layers N%`)."""
     meta = None
     if project is not None:
         from tinyopt.codegen.project import load_project
@@ -158,13 +166,15 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
         raise TinyoptError("runs and windows must be >= 1 and warmup >= 0", "e.g. --runs 20 --windows 5")
     progress = on_progress or (lambda what, done, total: None)
 
-    state = {"device": {}, "runs": runs or 0, "lat": [], "cyc": [], "outputs": None}
+    state = {"device": {}, "runs": runs or 0, "lat": [], "cyc": [], "outputs": None, "layers": None}
 
     def snapshot(complete: bool, error: str | None) -> Measurement:
+        lay = state["layers"] or {}
         return Measurement(board.name, port, str(state["device"].get("timer", board.timer)),
                            dict(state["device"]), int(state["runs"]), warmup, windows,
                            summarize(state["lat"]), summarize(state["cyc"]), state["outputs"],
-                           complete, error, board.emulated)
+                           complete, error, board.emulated, lay.get("table"), lay.get("overhead"),
+                           lay.get("agreement"))
 
     link = DeviceLink(port, board.baud, timeout=timeout, dtr=board.upload.get("dtr"),
                       rts=board.upload.get("rts"), on_line=on_line)
@@ -191,6 +201,10 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
                 if res.cycles_per_inference is not None:
                     state["cyc"].append(res.cycles_per_inference)
                 progress("latency", k + 1, windows)
+            if layers:
+                state["layers"] = _profile_layers(link, meta, model_path, layers, state,
+                                                  timeout + 4.0 * wall_per * (layers + 1))
+                progress("layers", 1, 1)
             if check_outputs and meta is not None:
                 model = _model_bytes(meta, model_path)
                 if model is None:
@@ -205,6 +219,23 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
             done += f", median so far {np.median(state['lat']):.1f} µs"
         raise MeasureError(f"{err.message} (figures so far: {done})", err.hint, partial) from None
     return snapshot(True, None)
+
+
+def _profile_layers(link: DeviceLink, meta: dict | None, model_path, runs: int, state: dict,
+                    timeout: float) -> dict:
+    from tinyopt import layer_profile
+    rows = ()
+    model = _model_bytes(meta, model_path) if meta is not None else None
+    if model is not None:
+        from tinyopt.analysis.ops import op_rows
+        from tinyopt.analysis.reader import read_tflite
+        rows = op_rows(read_tflite(model))
+    timing = link.layers(runs, timeout)
+    table = layer_profile.layer_table(timing, rows)
+    whole_c = float(np.median(state["cyc"])) if state["cyc"] else None
+    whole_us = float(np.median(state["lat"])) if state["lat"] else None
+    return {"table": table, "overhead": layer_profile.overhead(timing),
+            "agreement": layer_profile.agreement(table, whole_c, whole_us)}
 
 
 def _check_outputs(link: DeviceLink, model: bytes, meta: dict, inputs, count: int, seed: int,

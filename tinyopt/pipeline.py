@@ -35,6 +35,7 @@ class BuildOptions:
     count: int = 20                     # inputs for the on-device output check
     force: bool = False
     keep_running: bool = False
+    layers: int = 0                     # > 0: also profile every layer over that many inferences
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class BuildOutcome:
     out: Path
     report: dict
     notes: tuple[str, ...] = field(default_factory=tuple)
+    measurement: object | None = None   # tinyopt.measure.Measurement, when the board was measured
 
 
 def run(options: BuildOptions, out, progress=None) -> BuildOutcome:
@@ -59,9 +61,10 @@ def run(options: BuildOptions, out, progress=None) -> BuildOutcome:
     report["backend"] = options.backend
     steps = _Steps(progress)
     not_buildable = None
+    measurement = None
     with staged_output(out, options.force) as stage:
         try:
-            _stages(options, board, stage, out.resolve(), report, steps)
+            measurement = _stages(options, board, stage, out.resolve(), report, steps)
         except NotBuildableHere as nb:
             not_buildable = nb
             report["status"] = "generated; not built on this machine"
@@ -69,7 +72,7 @@ def run(options: BuildOptions, out, progress=None) -> BuildOutcome:
             _write_reports(report, stage)
     if not_buildable is not None:
         raise not_buildable
-    return BuildOutcome(out.resolve(), report, tuple(report.get("notes", [])))
+    return BuildOutcome(out.resolve(), report, tuple(report.get("notes", [])), measurement)
 
 
 class _Steps:
@@ -92,7 +95,8 @@ class _Steps:
             self.progress.update(self.task, status=text)
 
 
-def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, report: dict, steps: _Steps) -> None:
+def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, report: dict, steps: _Steps):
+    """Every stage into STAGE; returns the Measurement."""
     from tinyopt import flash as flash_stage
     from tinyopt import measure as measure_stage
     from tinyopt import platformio
@@ -150,7 +154,7 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
             m = measure_stage.measure(
                 project_dir, board, options.port if not board.emulated else None, runs=options.runs,
                 warmup=options.warmup, windows=options.windows, count=options.count,
-                model_path=tflite, inputs=_validation_inputs(options),
+                model_path=tflite, inputs=_validation_inputs(options), layers=options.layers,
                 on_progress=lambda what, d, t: steps.status(f"measure: {what} {d}/{t}"))
         report["measure"] = m.to_json()
         steps.done()
@@ -160,8 +164,9 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
 
     steps.start("report")
     report["status"] = "measured"
-    _write_reports(report, stage)
+    _write_reports(report, stage, tflite if options.backend == "aot" else None)
     steps.done()
+    return m
 
 
 def _point_project_at_final_model(project_dir: Path, tflite: Path, stage: Path, final: Path) -> None:
@@ -217,10 +222,11 @@ def _validation_inputs(options: BuildOptions):
     return path
 
 
-def _write_reports(report: dict, folder: Path) -> None:
-    from tinyopt.build_report import write_latency_plot, write_markdown
+def _write_reports(report: dict, folder: Path, aot_model: Path | None = None) -> None:
+    from tinyopt.build_report import write_latency_plot, write_layer_plots, write_markdown
     plot = write_latency_plot(report, folder)
     if plot:
         report["plot"] = plot.name
+    report.update(write_layer_plots(report, folder, aot_model))
     write_json(report, folder)
     write_markdown(report, folder)

@@ -25,6 +25,25 @@ _INTS = re.compile(r"^m-results-int8-\[(.*)\]$")
 
 
 @dataclass
+class LayerTiming:
+    """The raw answer to `layers N%`: totals over N profiled inferences per step, and the
+    cost of OVERHEAD_PAIRS empty timer-event pairs measured on the device just before."""
+    runs: int
+    steps: list            # (step, operator index, opcode, cycles, us), totals over the runs
+    overhead_pairs: int
+    overhead_cycles: int
+    overhead_us: int
+    total_cycles: int
+    total_us: int
+
+
+_LAYERS_HEAD = re.compile(r"^m-layers-\[runs=(\d+),steps=(\d+)\]$")
+_LAYER_OVERHEAD = re.compile(r"^m-layer-overhead-\[pairs=(\d+),cycles=(\d+),us=(\d+)\]$")
+_LAYER = re.compile(r"^m-layer-\[(\d+),(-?\d+),([^,\]]+),(\d+),(\d+)\]$")
+_LAYERS_TOTAL = re.compile(r"^m-layers-total-\[(\d+),(\d+)\]$")
+
+
+@dataclass
 class InferResult:
     runs: int
     warmup: int
@@ -287,6 +306,31 @@ class DeviceLink:
             if m:
                 results = _parse_list(m.group(1), float)
         return InferResult(runs, warmup, laps[0], laps[1], cycles, results)
+
+    def layers(self, runs: int, timeout: float) -> LayerTiming:
+        """`layers N%` (tinyopt extension): per-step totals over RUNS profiled inferences."""
+        lines = self.command(f"layers {runs}", timeout)
+        hint = "regenerate and flash the project with this tinyopt version (it has the layers% command)"
+        head = next((m for m in map(_LAYERS_HEAD.match, lines) if m), None)
+        over = next((m for m in map(_LAYER_OVERHEAD.match, lines) if m), None)
+        total = next((m for m in map(_LAYERS_TOTAL.match, lines) if m), None)
+        rows = [m for m in map(_LAYER.match, lines) if m]
+        bad = [ln for ln in lines if ln.startswith("m-layer") and not (
+            _LAYERS_HEAD.match(ln) or _LAYER_OVERHEAD.match(ln) or _LAYER.match(ln) or _LAYERS_TOTAL.match(ln))]
+        if bad:
+            self._fail(LinkError, f"garbled layer profile line from the device: {bad[0][:80]!r}", hint)
+        if head is None or over is None or total is None:
+            missing = [n for n, m in (("m-layers", head), ("m-layer-overhead", over),
+                                      ("m-layers-total", total)) if m is None]
+            self._fail(LinkError, f"incomplete layer profile from the device (no {', '.join(missing)} line)", hint)
+        if int(head.group(1)) != runs:
+            self._fail(LinkError, f"the device profiled {head.group(1)} runs, {runs} were asked", hint)
+        steps = [(int(m.group(1)), int(m.group(2)), m.group(3), int(m.group(4)), int(m.group(5))) for m in rows]
+        if [s[0] for s in steps] != list(range(int(head.group(2)))):
+            self._fail(LinkError, f"incomplete layer profile: {len(steps)} of {head.group(2)} steps, "
+                                  f"or out of order", hint)
+        return LayerTiming(runs, steps, int(over.group(1)), int(over.group(2)), int(over.group(3)),
+                           int(total.group(1)), int(total.group(2)))
 
     def results(self, timeout: float | None = None) -> tuple[list[float], list[int] | None]:
         floats, ints = [], None

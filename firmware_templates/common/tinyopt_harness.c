@@ -15,6 +15,11 @@
  *                    the byte is left for the next command.
  *   results%         m-results-[..] + extension m-results-int8-[..]
  *   info%            (extension) backend, timer, arena, sizes, model sha
+ *   layers N%        (extension) N profiled inferences, per step (layer) totals over the N:
+ *                    m-layers-[runs=N,steps=K]
+ *                    m-layer-overhead-[pairs=P,cycles=C,us=U]  (cost of P empty event pairs)
+ *                    m-layer-[STEP,OP_INDEX,OPCODE,CYCLES,US]  (one per step, raw totals)
+ *                    m-layers-total-[CYCLES,US]  (the N profiled inferences, whole)
  * At boot (extension): m-golden-pass | m-golden-fail-[mismatches=N], then m-init-done. */
 #include <stddef.h>
 #include <stdint.h>
@@ -382,6 +387,126 @@ static void cmd_infer(const char *args) {
   end_line();
 }
 
+/* ---- per-layer timing ---- */
+#define LAYER_STEPS (TINYOPT_MODEL_LAYERS > 0 ? TINYOPT_MODEL_LAYERS : 1)
+#define LAYER_MAX_RUNS 1000u
+#define OVERHEAD_PAIRS 64
+
+static uint64_t g_layer_cycles[LAYER_STEPS];
+static uint64_t g_layer_us[LAYER_STEPS];
+static uint64_t g_event_cycles, g_event_us;
+static int g_layer_bad_step;
+
+/* Both clocks are read at every event: on boards without a cycle counter the µs figure is
+ * the one that counts. The reads themselves are what the overhead figure measures. */
+static void on_layer_event(void *ctx, int step, int end) {
+  uint64_t c = tinyopt_platform_cycles();
+  uint64_t us = tinyopt_platform_time_us();
+  (void)ctx;
+  if (step < 0 || step >= LAYER_STEPS) {
+    g_layer_bad_step = 1;
+    return;
+  }
+  if (!end) {
+    g_event_cycles = c;
+    g_event_us = us;
+  } else {
+    g_layer_cycles[step] += c - g_event_cycles;
+    g_layer_us[step] += us - g_event_us;
+  }
+}
+
+static void put_layer_line(int step) {
+  put_str("m-layer-[");
+  put_u64((uint64_t)step);
+  put_char(',');
+  put_i64(tinyopt_model_layer_op_index(step));
+  put_char(',');
+  put_str(tinyopt_model_layer_op(step));
+  put_char(',');
+  put_u64(g_layer_cycles[step]);
+  put_char(',');
+  put_u64(g_layer_us[step]);
+  put_str("]");
+  end_line();
+}
+
+static void cmd_layers(const char *args) {
+  uint64_t n = 1, unused = 0, c0, c1, t0, t1, i;
+  int step;
+  if (!parse_two(args, &n, &unused) || n == 0 || n > LAYER_MAX_RUNS || unused != 0) {
+    error_line("layers takes one number: layers N, 1 <= N <= 1000");
+    return;
+  }
+  if (g_load_count != g_load_expected) {
+    error_line("db load not finished: send the rest of its bytes first");
+    return;
+  }
+  if (!g_model_ok) {
+    error_line("model init failed");
+    return;
+  }
+  if (tinyopt_model_profiling(1) != 0) {
+    error_line("profiling could not start");
+    tinyopt_model_profiling(0);
+    return;
+  }
+  /* what an event pair costs with nothing between: subtracted from every step by the host */
+  memset(g_layer_cycles, 0, sizeof g_layer_cycles);
+  memset(g_layer_us, 0, sizeof g_layer_us);
+  for (step = 0; step < OVERHEAD_PAIRS; ++step) {
+    on_layer_event(NULL, 0, 0);
+    on_layer_event(NULL, 0, 1);
+  }
+  put_str("m-layers-[runs=");
+  put_u64(n);
+  put_str(",steps=");
+  put_u64((uint64_t)TINYOPT_MODEL_LAYERS);
+  put_str("]");
+  end_line();
+  put_str("m-layer-overhead-[pairs=");
+  put_u64(OVERHEAD_PAIRS);
+  put_str(",cycles=");
+  put_u64(g_layer_cycles[0]);
+  put_str(",us=");
+  put_u64(g_layer_us[0]);
+  put_str("]");
+  end_line();
+  memset(g_layer_cycles, 0, sizeof g_layer_cycles);
+  memset(g_layer_us, 0, sizeof g_layer_us);
+  g_layer_bad_step = 0;
+  c0 = tinyopt_platform_cycles();
+  t0 = tinyopt_platform_time_us();
+  for (i = 0; i < n; ++i) {
+    if (stop_requested()) {
+      interrupted_line("layers", i, n, tinyopt_platform_time_us() - t0);
+      tinyopt_model_profiling(0);
+      return;
+    }
+    memcpy(tinyopt_model_input(), g_input, TINYOPT_INPUT_BYTES);
+    if (tinyopt_model_invoke_layers(on_layer_event, NULL) != 0) {
+      error_line("invoke failed");
+      tinyopt_model_profiling(0);
+      return;
+    }
+    tinyopt_platform_yield();
+  }
+  c1 = tinyopt_platform_cycles();
+  t1 = tinyopt_platform_time_us();
+  tinyopt_model_profiling(0);
+  if (g_layer_bad_step) {
+    error_line("the model reported a step outside its layer table");
+    return;
+  }
+  for (step = 0; step < TINYOPT_MODEL_LAYERS; ++step) put_layer_line(step);
+  put_str("m-layers-total-[");
+  put_u64(c1 - c0);
+  put_char(',');
+  put_u64(t1 - t0);
+  put_str("]");
+  end_line();
+}
+
 static void cmd_info(void) {
   put_str("m-info-backend-[");
   put_str(tinyopt_model_backend());
@@ -435,6 +560,8 @@ static void execute(char *cmd) {
     }
     print_results();
     print_results_int8();
+  } else if (starts_with_word(cmd, "layers")) {
+    cmd_layers(cmd + 6);
   } else if (strcmp(cmd, "info") == 0) {
     cmd_info();
   } else {

@@ -12,6 +12,8 @@ class ModelLibrary:
     lib_deps: list = field(default_factory=list)
     activation_bytes: int = 0   # RAM the model's activations take (arena or static buffer)
     summary: dict = field(default_factory=dict)
+    # the steps the backend runs, in order, for per-layer timing: (operator index, opcode)
+    layers: tuple = ()
 
 
 def write_files(root: Path, files: dict) -> None:

@@ -80,14 +80,17 @@ def model_library(model: TfliteModel, analysis, board, options: dict | None = No
     io_out = model.tensors[model.outputs[0]]
     model_name = options["model_name"]
     files = model_data_files(model.raw, model_name, MODEL_SYMBOL)
+    # TFLM invokes every operator of the main graph, in order: those are its layers
+    layers = tuple((op.index, op.opcode if op.custom_code is None else f"CUSTOM:{op.custom_code}")
+                   for op in model.operators)
     files["tinyopt_model_tflm.cc"] = render("tflm/tinyopt_model_tflm.cc.j2", {
         "model_name": model_name, "ops": ops, "resolver_methods": [resolver_method(op) for op in ops],
         "arena_bytes": arena, "arena_placement": placement, "symbol": MODEL_SYMBOL,
         "arena_note": f"TFLM runtime {analysis.arena.tflm_bytes} + margin {analysis.arena.margin_bytes}, aligned to 16",
-        "input_bytes": io_in.nbytes, "output_bytes": io_out.nbytes})
+        "input_bytes": io_in.nbytes, "output_bytes": io_out.nbytes, "layers": layers})
     lib_deps = list(board.tflm.get("lib_deps", []))
     return ModelLibrary(
-        files=files, build_flags=list(BUILD_FLAGS), lib_deps=lib_deps, activation_bytes=arena,
+        files=files, build_flags=list(BUILD_FLAGS), lib_deps=lib_deps, activation_bytes=arena, layers=layers,
         summary={"backend": NAME, "ops": ops, "op_count": len(ops), "arena_bytes": arena,
                  "arena_tflm_bytes": analysis.arena.tflm_bytes,
                  "arena_margin_bytes": analysis.arena.margin_bytes,

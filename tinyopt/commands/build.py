@@ -26,11 +26,14 @@ from tinyopt.commands.keras_options import (
 @click.option("--windows", type=click.IntRange(1, 1000), default=5, show_default=True)
 @click.option("--count", type=click.IntRange(0, 100000), default=20, show_default=True,
               help="Inputs whose on-device outputs are compared with the TFLM runtime.")
+@click.option("--layers", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="Also time every layer on the device over this many inferences (try 5): a table, "
+                   "report.json measure.layers and layers.png.")
 @click.option("--keep-running", is_flag=True, help="Emulated board: leave the emulator running at the end.")
 @click.option("-o", "--out", "out", type=click.Path(), required=True, help="Output directory.")
 @force_option
 @json_option
-def command(model, board, backend, data, port, runs, warmup, windows, count, keep_running, out, force,
+def command(model, board, backend, data, port, runs, warmup, windows, count, layers, keep_running, out, force,
             as_json, **kw):
     """Run every stage: (optimize) -> convert -> analyze -> generate -> build -> flash -> measure.
 
@@ -42,17 +45,17 @@ def command(model, board, backend, data, port, runs, warmup, windows, count, kee
     Examples:
       tinyopt build --board qemu-m4 -o out/                   # demo model, emulated board
       tinyopt build --board qemu-m4 --backend tflm -o out/    # needs TINYOPT_TFLM_DIR
+      tinyopt build --board qemu-m4 --layers 5 -o out/        # plus a per-layer profile
       tinyopt build model.keras --data d.npz --prune 0.75 --board esp32 -o out/
     """
     from tinyopt.commands.measure import print_measurement
-    from tinyopt.measure import Measurement
     from tinyopt.pipeline import BuildOptions, run
     from tinyopt.progress import make_progress
     opts = make_optimize_options(kw)
     options = BuildOptions(board=board, backend=backend, model=model, data=data,
                            optimize=opts if opts.any else None, convert=make_convert_options(kw),
                            port=port, runs=runs, warmup=warmup, windows=windows, count=count,
-                           force=force, keep_running=keep_running)
+                           force=force, keep_running=keep_running, layers=layers)
     with make_progress() as progress:
         outcome = run(options, out, progress)
     report = outcome.report
@@ -63,9 +66,6 @@ def command(model, board, backend, data, port, runs, warmup, windows, count, kee
     if b:
         console.print(f"  flash {b.get('flash_bytes')} of {b.get('flash_max')} bytes, "
                       f"RAM {b.get('ram_bytes')} of {b.get('ram_max')} bytes")
-    m = report.get("measure")
-    if m:
-        print_measurement(Measurement(**{k: m.get(k) for k in (
-            "board", "port", "timer", "device", "runs", "warmup", "windows", "latency_us", "cycles",
-            "outputs", "complete", "error")}, emulated=report["board"]["emulated"]))
+    if outcome.measurement is not None:
+        print_measurement(outcome.measurement)
     console.print(f"  report: {outcome.out / 'report.md'}")

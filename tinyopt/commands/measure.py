@@ -25,8 +25,29 @@ def print_measurement(m) -> None:
                       f"max |diff| {o['max_abs_diff']}, top-1 agreement {100 * o['top1_agreement']:.1f} %")
     elif o and o.get("skipped"):
         console.print(f"  outputs not checked: {o['skipped']}")
+    if m.layers:
+        print_layers(m)
     if m.emulated:
         console.print("  [dim]emulated board: QEMU -icount figures, not silicon timing[/]")
+
+
+def print_layers(m) -> None:
+    from rich.table import Table
+    emulated = "emulated " if m.emulated else ""
+    table = Table(title=f"per layer ({emulated}cycles per inference, timer overhead removed)",
+                  title_justify="left", box=None, pad_edge=False)
+    for col, justify in (("#", "right"), ("op", "left"), ("layer", "left"), ("MACs", "right"),
+                         ("cycles", "right"), ("µs", "right"), ("cyc/MAC", "right"), ("share", "right")):
+        table.add_column(col, justify=justify)
+    for r in m.layers:
+        table.add_row(str(r["index"]), r["op"], r["layer"] or "", f"{r['macs']:,}", f"{r['cycles']:,.0f}",
+                      f"{r['us']:,.1f}", f"{r['cycles_per_mac']:.2f}" if r["cycles_per_mac"] else "",
+                      f"{100 * r['share']:.1f} %")
+    console.print(table)
+    a, o = m.layer_agreement, m.layer_overhead
+    if a and a.get("ratio") is not None:
+        console.print(f"  layers sum to {100 * a['ratio']:.2f} % of the whole inference ({a['unit']}); "
+                      f"timer overhead {o['cycles_per_event_pair']:.1f} cycles per layer, removed")
 
 
 @click.command("measure")
@@ -44,10 +65,14 @@ def print_measurement(m) -> None:
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
               help="The project's .tflite, if it moved since generation.")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds per serial answer.")
+@click.option("--layers", "layers", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="Also time every layer on the device over this many inferences (try 5; 0: off). "
+                   "The whole-inference figures come from firmware code the profiler never touches.")
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Write the measurement as JSON to this file.")
 @json_option
-def command(project, board, port, runs, warmup, windows, inputs, count, model_path, timeout, out, as_json):
+def command(project, board, port, runs, warmup, windows, inputs, count, model_path, timeout, layers, out,
+            as_json):
     """Measure latency and check outputs on a device running tinyopt firmware (MLPerf Tiny protocol).
 
     \b
@@ -55,6 +80,7 @@ def command(project, board, port, runs, warmup, windows, inputs, count, model_pa
       tinyopt measure fw/                                 # board and model from the project
       tinyopt measure fw/ --port /dev/ttyACM0 --runs 50 --windows 5
       tinyopt measure --board esp32 --count 0             # latency only, any tinyopt firmware
+      tinyopt measure fw/ --layers 5                      # plus cycles, µs and MACs per layer
     """
     import json
     from pathlib import Path
@@ -63,7 +89,8 @@ def command(project, board, port, runs, warmup, windows, inputs, count, model_pa
     try:
         with console.status("measuring over serial"):
             m = measure(project, board, port, runs=runs, warmup=warmup, windows=windows, inputs=inputs,
-                        count=count, model_path=model_path, check_outputs=count > 0, timeout=timeout)
+                        count=count, model_path=model_path, check_outputs=count > 0, timeout=timeout,
+                        layers=layers)
     except MeasureError as err:
         if err.partial.latency_us:
             print_measurement(err.partial)
