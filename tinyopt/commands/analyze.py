@@ -11,7 +11,8 @@ from tinyopt.commands.common import console, emit_json, json_option
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="Draw per-layer MACs and memory bars into this .png file.")
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False), default=None,
-              help="Also write report.json (and analysis.png) into this directory.")
+              help="Also write report.json, analysis.png and memory.png (the aot activation buffer "
+                   "over the operators, TFLM's arena beside it) into this directory.")
 @click.option("--force", is_flag=True, help="Replace the -o directory if it exists.")
 @json_option
 def command(model, board, plot_path, out, force, as_json):
@@ -48,6 +49,13 @@ def command(model, board, plot_path, out, force, as_json):
         with staged_output(out, force) as stage:
             (stage / "report.json").write_text(json.dumps(analysis.to_json(), indent=2) + "\n")
             plot_analysis(analysis, stage / "analysis.png")
+            if not analysis.audit.errors_for("aot"):
+                # the aot activation plan over the operators, TFLM's arena beside it
+                from tinyopt.codegen.aot import memory_plan
+                from tinyopt.report_plots import plot_memory
+                a = analysis.arena
+                plot_memory(memory_plan(model), stage / "memory.png", "activation memory: aot plan vs TFLM arena",
+                            a.tflm_bytes, a.head_bytes)
     if as_json:
         emit_json(analysis.to_json())
     else:
