@@ -44,3 +44,13 @@ def test_data_file_matches_the_tflm_resolver():
     customs = set(re.findall(r'AddCustom\("([A-Za-z_]+)"', text))
     assert builtins == tflm_builtin_ops()
     assert customs == tflm_custom_ops()
+
+
+def test_supported_ops_document_is_generated_from_the_registry():
+    import subprocess
+    import sys
+
+    from tinyopt.paths import PROJECT_ROOT
+    proc = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "supported_ops.py"), "--check"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr

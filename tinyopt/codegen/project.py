@@ -242,7 +242,7 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
         "lib_deps": pio_deps, "lib_ignore": ["tinyopt_model"] if is_idf else [],
         "idf_deps": idf_deps, "idf_requires": [d["component"] for d in idf_deps] or ["esp_common"],
         "cmake_project": c_identifier(f"tinyopt_{model_name}"),
-        "input_bytes": t_in.nbytes, "output_bytes": t_out.nbytes, "layer_count": len(lib.layers), "layer_count": len(lib.layers),
+        "input_bytes": t_in.nbytes, "output_bytes": t_out.nbytes, "layer_count": len(lib.layers),
         "golden_input_rows": int_rows(golden_in), "golden_output_rows": int_rows(golden_out),
         "input_scale_repr": repr(float(np.float32(in_scale))), "input_zero_point": in_zp,
         "output_scale_repr": repr(float(np.float32(out_scale))), "output_zero_point": out_zp,
