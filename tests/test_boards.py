@@ -9,12 +9,12 @@ from conftest import run_tinyopt
 from host_build import tflm_tree_from_env
 
 from tinyopt.analysis.op_support import tflm_builtin_ops
-from tinyopt.boards import board_names, load_board
-from tinyopt.codegen.project import GLUE_BY_FAMILY
+from tinyopt.boards import board_names, glue_folders, load_board
 from tinyopt.codegen.tflm import PLACEMENTS, resolver_method
-from tinyopt.paths import TEMPLATES_DIR
+from tinyopt.paths import BOARDS_DIR, TEMPLATES_DIR
 
-REAL = ["esp32", "esp32s3", "nano33ble", "pico", "nucleo_l4r5zi", "teensy41"]
+# every board file that is neither emulated nor the host itself
+REAL = [n for n in board_names() if not load_board(n).emulated and load_board(n).platformio["platform"] != "native"]
 
 
 @pytest.mark.parametrize("name", REAL)
@@ -31,7 +31,7 @@ def test_real_board_files(name):
     # the TFLM library this board builds against, or the TFLM tree its project compiles
     assert b.tflm.get("lib_deps") or b.tflm.get("source") == "tree"
     assert b.tflm["arena_placement"] in PLACEMENTS
-    assert (TEMPLATES_DIR / GLUE_BY_FAMILY[b.family]).is_dir()
+    assert (TEMPLATES_DIR / b.glue["folder"]).is_dir() and b.glue["folder"] in glue_folders()
     if b.family == "esp32":
         assert b.timer == "esp_timer" and b.tflm["kernels"] == "esp-nn"
         assert b.tflm["lib_deps"][0].startswith("idf:espressif/esp-tflite-micro@")
@@ -48,6 +48,20 @@ def test_real_board_files(name):
         assert re.search(r"#[0-9a-f]{40}$", b.tflm["lib_deps"][0])
     if b.family != "esp32":
         assert b.timer == ("rp2040_timer" if b.family == "rp2040" else "dwt")
+
+
+def test_the_real_boards_are_all_there():
+    assert {"esp32", "esp32s3", "nano33ble", "pico", "nucleo_l4r5zi", "teensy41"} <= set(REAL)
+
+
+def test_a_board_whose_glue_folder_does_not_exist_is_refused(tmp_path):
+    from tinyopt.errors import TinyoptError
+    text = (BOARDS_DIR / "pico.toml").read_text().replace(
+        'folder = "common/arduino"', 'folder = "common/nosuch"')
+    (tmp_path / "mine.toml").write_text(text)
+    with pytest.raises(TinyoptError, match="not a folder of firmware_templates") as err:
+        load_board("mine", tmp_path)
+    assert "common/arduino" in err.value.hint and "qemu" in err.value.hint
 
 
 def test_boards_cli_table_and_json():

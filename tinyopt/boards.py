@@ -1,4 +1,7 @@
-"""Boards are data: one TOML file per board in boards/. This module loads and validates them."""
+"""Boards are data: one TOML file per board in boards/. This module loads and validates them.
+
+A board names its glue folder (firmware_templates/<[glue] folder>/): a new family of boards is
+a new glue folder and board files that name it, with no list to extend here."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,9 +10,8 @@ from pathlib import Path
 import tomllib
 
 from tinyopt.errors import TinyoptError
-from tinyopt.paths import BOARDS_DIR
+from tinyopt.paths import BOARDS_DIR, TEMPLATES_DIR
 
-FAMILIES = {"esp32", "cortex-m", "rp2040", "qemu", "host"}
 TIMERS = {"esp_timer", "dwt", "systick", "micros", "rp2040_timer"}
 BACKENDS = {"tflm", "aot"}
 
@@ -18,7 +20,7 @@ BACKENDS = {"tflm", "aot"}
 class Board:
     name: str
     description: str
-    family: str
+    family: str                 # a name for people (reports, `tinyopt boards`); the glue is [glue]
     cpu: str
     clock_mhz: int
     flash_bytes: int
@@ -28,6 +30,7 @@ class Board:
     backends: tuple[str, ...]
     usb_ids: tuple[str, ...]
     platformio: dict            # platform / board / framework / build_flags / lib_deps ...
+    glue: dict = field(default_factory=dict)     # folder (under firmware_templates/), uart, core ...
     tflm: dict = field(default_factory=dict)     # library, kernels, arena_placement ...
     upload: dict = field(default_factory=dict)   # dtr / rts / boot_hint ...
     emulator: dict = field(default_factory=dict)  # only for emulated boards
@@ -44,7 +47,7 @@ class Board:
 
 
 _REQUIRED = ("description", "family", "cpu", "clock_mhz", "flash_bytes", "ram_bytes",
-             "timer", "baud", "backends", "platformio")
+             "timer", "baud", "backends", "platformio", "glue")
 
 
 def _parse(path: Path) -> Board:
@@ -57,9 +60,10 @@ def _parse(path: Path) -> Board:
     if missing:
         raise TinyoptError(f"board file {path} lacks {', '.join(missing)}",
                            "add the missing keys (see boards/README.md)")
-    if data["family"] not in FAMILIES:
-        raise TinyoptError(f"board file {path}: unknown family {data['family']!r}",
-                           f"use one of {', '.join(sorted(FAMILIES))}")
+    folder = data["glue"].get("folder") if isinstance(data["glue"], dict) else None
+    if not folder or not (TEMPLATES_DIR / folder).is_dir():
+        raise TinyoptError(f"board file {path}: [glue] folder {folder!r} is not a folder of firmware_templates/",
+                           f"name one of the glue folders: {', '.join(glue_folders())}")
     if data["timer"] not in TIMERS:
         raise TinyoptError(f"board file {path}: unknown timer {data['timer']!r}",
                            f"use one of {', '.join(sorted(TIMERS))}")
@@ -78,11 +82,17 @@ def _parse(path: Path) -> Board:
         flash_bytes=int(data["flash_bytes"]), ram_bytes=int(data["ram_bytes"]),
         timer=data["timer"], baud=int(data["baud"]), backends=tuple(data["backends"]),
         usb_ids=tuple(s.upper() for s in data.get("usb_ids", [])), platformio=dict(pio),
-        tflm=dict(data.get("tflm", {})), upload=dict(data.get("upload", {})),
+        glue=dict(data["glue"]), tflm=dict(data.get("tflm", {})), upload=dict(data.get("upload", {})),
         emulator=dict(data.get("emulator", {})),
         runtime_flash_bytes=int(data.get("runtime_flash_bytes", 0)),
         runtime_ram_bytes=int(data.get("runtime_ram_bytes", 0)),
         code_and_constants_in_ram=bool(data.get("code_and_constants_in_ram", False)), path=path)
+
+
+def glue_folders() -> list[str]:
+    """The board glue folders there are: those holding a platform_* implementation of
+    tinyopt_platform.h."""
+    return sorted({p.parent.relative_to(TEMPLATES_DIR).as_posix() for p in TEMPLATES_DIR.glob("**/platform_*")})
 
 
 def board_names(directory: Path = BOARDS_DIR) -> list[str]:

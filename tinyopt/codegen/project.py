@@ -27,8 +27,6 @@ from tinyopt.paths import BOARDS_DIR, TEMPLATES_DIR
 
 BACKENDS = {"tflm": "tinyopt.codegen.tflm", "aot": "tinyopt.codegen.aot"}
 # Board glue folder per family (a board file may name its own with `glue = "..."`).
-GLUE_BY_FAMILY = {"esp32": "common/esp32", "cortex-m": "common/arduino",
-                  "rp2040": "common/arduino", "host": "host", "qemu": "qemu"}
 LIB_DIR = "lib/tinyopt_model"
 METADATA = "tinyopt_project.json"
 GOLDEN_SEED = 20240601
@@ -231,7 +229,7 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
     if not is_idf:   # ESP-IDF components take their flags from CMake (see the glue)
         build_flags = lib.build_flags + [f for f in build_flags if f not in lib.build_flags]
     build_unflags = (["-Os"] + list(tflm_pio.get("build_unflags", []))
-                     if not is_idf and board.family != "host" else [])
+                     if not is_idf and pio["platform"] != "native" else [])
     ctx = {
         "board": board, "pio": {"platform": _platform_spec(pio["platform"]), "board": pio["board"],
                                 "framework": pio.get("framework", "")},
@@ -249,8 +247,8 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
         "baud": board.baud, "timer": board.timer, "cpu": board.cpu, "clock_mhz": board.clock_mhz,
         "board_name": board.name, "dwt_wrap_s": round(2 ** 32 / (max(board.clock_mhz, 1) * 1e6), 1),
         "wait_for_usb": bool(board.upload.get("wait_for_usb", False)),
-        "uart_num": int(board.tflm.get("uart", 0)), "core": int(board.tflm.get("core", 1)),
-        "task_stack_bytes": int(board.tflm.get("task_stack_bytes", 16384)),
+        "uart_num": int(board.glue.get("uart", 0)), "core": int(board.glue.get("core", 1)),
+        "task_stack_bytes": int(board.glue.get("task_stack_bytes", 16384)),
         "arena_placement": lib.summary.get("arena_placement", "static"),
         "build_flags_json": json.dumps(lib.build_flags), "lib_build_flags": lib.build_flags,
         "idf": _idf_config(board) if is_idf else {},
@@ -265,7 +263,7 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
         f"{LIB_DIR}/tinyopt_model.h": render("common/tinyopt_model.h.j2", ctx),
         f"{LIB_DIR}/library.json": render("common/library.json.j2", ctx),
     }
-    glue = board.tflm.get("glue") or GLUE_BY_FAMILY[board.family]
+    glue = board.glue["folder"]
     for template_rel, dest in _glue_files(glue):
         content = _render_or_copy(template_rel, ctx)
         if content.strip():   # a template may render to nothing for this board/backend

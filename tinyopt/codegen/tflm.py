@@ -55,7 +55,7 @@ def arena_placement(board, options: dict) -> str:
     placement = options.get("arena_placement") or board.tflm.get("arena_placement", "static")
     if placement not in PLACEMENTS:
         raise TinyoptError(f"unknown arena placement {placement!r}", f"use one of {', '.join(PLACEMENTS)}")
-    if placement != "static" and board.family != "esp32":
+    if placement != "static" and board.platformio.get("framework") != "espidf":
         raise TinyoptError(f"arena placement {placement!r} is only available on ESP32 boards",
                            "use arena_placement = \"static\" on this board")
     if placement == "psram" and not board.tflm.get("psram", False):

@@ -70,10 +70,24 @@ env.Replace(LDSCRIPT_PATH=ldscript)
 
 # TFLM projects (tinyopt backend "tflm"): the TFLM source tree named by custom_tflm_dir
 # (platformio.ini: ${sysenv.TINYOPT_TFLM_DIR}) compiled for the board's core as a static library,
-# reference kernels, -O2 -DNDEBUG (TFLM's DCHECKs sit in the kernels' inner loops).
+# -O2 -DNDEBUG (TFLM's DCHECKs sit in the kernels' inner loops). Kernels (custom_tflm_kernels):
+# "reference" (default), or "cmsis-nn": TFLM's kernels/cmsis_nn/ glue in place of the reference
+# kernels it replaces (a tflite-micro tree; esp-tflite-micro has none) and the CMSIS-NN library
+# from custom_cmsis_nn_dir (${sysenv.TINYOPT_CMSIS_NN_DIR}), int8 only as TFLM's Makefile builds it.
 TFLM_FILTER = ["+<tensorflow/>", "+<signal/>", "-<tensorflow/lite/micro/esp/>",
                "-<tensorflow/lite/micro/kernels/esp_nn/>", "-<**/examples/>", "-<**/tools/>",
                "-<**/testing/>", "-<**/*_test.cc>", "-<**/test_helper*.cc>"]
+# TFLM's library sources as its Makefile collects them (a tflite-micro tree also holds the other
+# vendors' kernel folders, which must not be compiled).
+TFLM_MAKEFILE_FILTER = [
+    "-<*>", "+<tensorflow/lite/micro/*.cc>", "+<tensorflow/lite/micro/arena_allocator/*.cc>",
+    "+<tensorflow/lite/micro/memory_planner/*.cc>", "+<tensorflow/lite/micro/tflite_bridge/*.cc>",
+    "+<tensorflow/lite/micro/kernels/*.cc>", "+<tensorflow/lite/kernels/*.cc>",
+    "+<tensorflow/lite/kernels/internal/*.cc>", "+<tensorflow/lite/kernels/internal/reference/*.cc>",
+    "+<tensorflow/lite/core/api/*.cc>", "+<tensorflow/lite/core/c/*.cc>", "+<tensorflow/lite/c/*.cc>",
+    "+<tensorflow/lite/schema/*.cc>", "+<tensorflow/compiler/mlir/lite/core/api/*.cc>",
+    "+<tensorflow/compiler/mlir/lite/schema/*.cc>", "-<**/*_test.cc>", "-<**/*test_helper*.cc>",
+    "-<**/*test_util*.cc>", "-<**/fake_micro_context.cc>", "-<**/mock_micro_graph.cc>"]
 TFLM_INCLUDES = ["", "third_party/gemmlowp", "third_party/flatbuffers/include", "third_party/ruy",
                  "third_party/kissfft"]
 
@@ -88,19 +102,48 @@ def _project_backend():
         return None
 
 
+def _fail(message):
+    sys.stderr.write("Error: %s\n" % message)
+    env.Exit(1)
+
+
 if _project_backend() == "tflm" and not env.GetOption("clean"):
     tflm_dir = env.GetProjectOption("custom_tflm_dir", "").strip()
     if not tflm_dir or not os.path.isfile(
             os.path.join(tflm_dir, "tensorflow", "lite", "micro", "micro_interpreter.h")):
-        sys.stderr.write("Error: this TFLM project needs a TFLM source tree: set TINYOPT_TFLM_DIR to a "
-                         "tflite-micro or esp-tflite-micro checkout (platformio.ini: custom_tflm_dir = %r)\n"
-                         % tflm_dir)
-        env.Exit(1)
+        _fail("this TFLM project needs a TFLM source tree: set TINYOPT_TFLM_DIR to a "
+              "tflite-micro or esp-tflite-micro checkout (platformio.ini: custom_tflm_dir = %r)" % tflm_dir)
+    kernels = env.GetProjectOption("custom_tflm_kernels", "reference").strip() or "reference"
+    if kernels not in ("reference", "cmsis-nn"):
+        _fail("custom_tflm_kernels = %r: use reference or cmsis-nn" % kernels)
     env.Append(CPPPATH=[os.path.join(tflm_dir, d) if d else tflm_dir for d in TFLM_INCLUDES])
     tflm_env = env.Clone()
     tflm_env.Replace(CCFLAGS=MACHINE_FLAGS + ["-O2", "-ffunction-sections", "-fdata-sections", "-w"])
     tflm_env.Append(CPPDEFINES=["NDEBUG", "TF_LITE_STATIC_MEMORY"])
-    env.Prepend(LIBS=[tflm_env.BuildLibrary(os.path.join("$BUILD_DIR", "tflm"), tflm_dir, TFLM_FILTER)])
+    glue = os.path.join(tflm_dir, "tensorflow", "lite", "micro", "kernels", "cmsis_nn")
+    # a tflite-micro tree (it has the vendors' kernel folders): its Makefile's sources
+    tflm_filter = list(TFLM_MAKEFILE_FILTER) if os.path.isdir(glue) else TFLM_FILTER
+    libs = []
+    if kernels == "cmsis-nn":
+        nn = env.GetProjectOption("custom_cmsis_nn_dir", "").strip()
+        if not nn or not os.path.isfile(os.path.join(nn, "Include", "arm_nnfunctions.h")):
+            _fail("CMSIS-NN kernels need the CMSIS-NN library: set TINYOPT_CMSIS_NN_DIR to an "
+                  "ARM-software/CMSIS-NN checkout (platformio.ini: custom_cmsis_nn_dir = %r)" % nn)
+        if not os.path.isdir(glue):
+            _fail("the TFLM tree at %s has no tensorflow/lite/micro/kernels/cmsis_nn/ (esp-tflite-micro "
+                  "has none): use a tflite-micro tree" % tflm_dir)
+        for name in sorted(os.listdir(glue)):   # each CMSIS-NN kernel replaces the reference one
+            if name.endswith(".cc"):
+                tflm_filter += ["-<tensorflow/lite/micro/kernels/%s>" % name,
+                                "+<tensorflow/lite/micro/kernels/cmsis_nn/%s>" % name]
+        defines = ["CMSIS_NN", ("ARM_NN_ENABLE_F16", 0), ("ARM_NN_ENABLE_F32", 0)]
+        tflm_env.Append(CPPPATH=[nn, os.path.join(nn, "Include")], CPPDEFINES=defines)
+        nn_env = tflm_env.Clone()
+        libs.append(nn_env.BuildLibrary(os.path.join("$BUILD_DIR", "cmsis_nn"), nn,
+                                        ["-<*>", "+<Source/*/*.c>", "-<Source/*/*_f16.c>",
+                                         "-<Source/*/*_f32.c>", "-<Source/*/arm_nntables_flt.c>"]))
+    libs.insert(0, tflm_env.BuildLibrary(os.path.join("$BUILD_DIR", "tflm"), tflm_dir, tflm_filter))
+    env.Prepend(LIBS=libs)
 
 target_elf = None
 if "nobuild" in COMMAND_LINE_TARGETS:
