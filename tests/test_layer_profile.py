@@ -7,9 +7,9 @@ import json
 import os
 
 import pytest
-
 from conftest import mlperf_model, run_tinyopt
 from qemu_fixtures import Relay, require_emulator
+
 from tinyopt import platformio
 from tinyopt.boards import load_board
 from tinyopt.errors import LinkError

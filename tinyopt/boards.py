@@ -13,7 +13,6 @@ from tinyopt.errors import TinyoptError
 from tinyopt.paths import BOARDS_DIR, TEMPLATES_DIR
 
 TIMERS = {"esp_timer", "dwt", "systick", "micros", "rp2040_timer"}
-BACKENDS = {"tflm", "aot"}
 
 
 @dataclass(frozen=True)
@@ -67,10 +66,11 @@ def _parse(path: Path) -> Board:
     if data["timer"] not in TIMERS:
         raise TinyoptError(f"board file {path}: unknown timer {data['timer']!r}",
                            f"use one of {', '.join(sorted(TIMERS))}")
-    bad = set(data["backends"]) - BACKENDS
-    if bad:
-        raise TinyoptError(f"board file {path}: unknown backend(s) {sorted(bad)}",
-                           f"use {', '.join(sorted(BACKENDS))}")
+    from tinyopt.backends import names as backend_names
+    bad = set(data["backends"]) - set(backend_names())
+    if bad or not data["backends"]:
+        raise TinyoptError(f"board file {path}: unknown or no backend(s) {sorted(bad)}",
+                           f"list one or more of {', '.join(backend_names())}; the first is the default")
     pio = data["platformio"]
     for key in ("platform", "board"):
         if key not in pio:

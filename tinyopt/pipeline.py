@@ -9,9 +9,10 @@ then OUT is kept (the project is ready) and the error says how to build it elsew
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from tinyopt import backends
 from tinyopt.boards import Board, load_board
 from tinyopt.errors import NotBuildableHere, TinyoptError
 from tinyopt.output_dir import check_writable, staged_output
@@ -23,7 +24,7 @@ STAGES = ("convert", "analyze", "generate", "build", "flash", "measure", "report
 @dataclass(frozen=True)
 class BuildOptions:
     board: str
-    backend: str = "aot"
+    backend: str | None = None          # None: the board's default (its first backend)
     model: str | None = None            # .keras/.h5/SavedModel, or an int8 .tflite; None: the demo
     data: str | None = None
     optimize: object | None = None      # tinyopt.optimize.OptimizeOptions, or None
@@ -50,6 +51,8 @@ def run(options: BuildOptions, out, progress=None) -> BuildOutcome:
     """Run every stage for OPTIONS into OUT; PROGRESS is a tinyopt.progress display or None."""
     out = Path(out)
     board = load_board(options.board)
+    if options.backend is None:
+        options = replace(options, backend=backends.default_for(board))
     if options.backend not in board.backends:
         raise TinyoptError(f"board {board.name} does not support the {options.backend} backend",
                            f"use --backend {' or '.join(board.backends)}")

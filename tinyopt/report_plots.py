@@ -19,7 +19,8 @@ def _save(fig, path: Path) -> Path:
     try:
         fig.savefig(path, dpi=110)
     except OSError as err:
-        raise TinyoptError(f"cannot write {path}: {err.strerror}", "check the directory exists and is writable") from None
+        raise TinyoptError(f"cannot write {path}: {err.strerror}",
+                           "check the directory exists and is writable") from None
     finally:
         _plt().close(fig)
     return path

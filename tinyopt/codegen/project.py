@@ -9,13 +9,13 @@ mirror the project root; *.j2 files are rendered, others copied."""
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from tinyopt import backends
 from tinyopt.boards import Board, load_board
 from tinyopt.codegen.c_array import int_rows
 from tinyopt.codegen.library import ModelLibrary, write_files
@@ -25,8 +25,6 @@ from tinyopt.errors import TinyoptError
 from tinyopt.output_dir import check_writable, staged_output
 from tinyopt.paths import BOARDS_DIR, TEMPLATES_DIR
 
-BACKENDS = {"tflm": "tinyopt.codegen.tflm", "aot": "tinyopt.codegen.aot"}
-# Board glue folder per family (a board file may name its own with `glue = "..."`).
 LIB_DIR = "lib/tinyopt_model"
 METADATA = "tinyopt_project.json"
 GOLDEN_SEED = 20240601
@@ -44,16 +42,6 @@ class FirmwareProject:
         return {"path": str(self.path), "board": self.board, "backend": self.backend,
                 "files": list(self.files), **{k: v for k, v in self.metadata.items()
                                              if k not in ("golden",)}}
-
-
-def _backend_module(backend: str):
-    if backend not in BACKENDS:
-        raise TinyoptError(f"unknown backend {backend!r}", f"use one of {', '.join(BACKENDS)}")
-    try:
-        return importlib.import_module(BACKENDS[backend])
-    except ImportError as err:
-        raise TinyoptError(f"the {backend} backend is not available in this installation ({err})",
-                           "use --backend tflm") from None
 
 
 def _check_io(model) -> tuple:
@@ -177,7 +165,7 @@ def _ini_value(value) -> str:
     return str(value)
 
 
-def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = False,
+def generate(tflite_path, board, backend: str | None = None, out=None, force: bool = False,
              options: dict | None = None, analysis=None) -> FirmwareProject:
     """Write the PlatformIO project for TFLITE_PATH on BOARD into OUT (staged, atomic).
     ANALYSIS, when the caller already has it for this model and board (the pipeline does),
@@ -189,10 +177,11 @@ def generate(tflite_path, board, backend: str = "tflm", out=None, force: bool = 
     if out is None:
         raise TinyoptError("no output directory given", "pass -o PROJECT_DIR")
     out = Path(out)
+    backend = backend or backends.default_for(board)
     if backend not in board.backends:
         raise TinyoptError(f"board {board.name} does not support the {backend} backend",
                            f"use --backend {' or '.join(board.backends)}")
-    module = _backend_module(backend)
+    module = backends.module(backend)
     check_writable(out, force)
 
     tflite_path = Path(tflite_path)

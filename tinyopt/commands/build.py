@@ -1,5 +1,7 @@
 import click
 
+from tinyopt.backends import CHOICE_HELP
+from tinyopt.backends import names as backend_names
 from tinyopt.commands.common import console, emit_json, force_option, json_option
 from tinyopt.commands.keras_options import (
     convert_options,
@@ -14,8 +16,7 @@ from tinyopt.commands.keras_options import (
 @click.command("build")
 @model_argument
 @click.option("--board", required=True, help="Board name (boards/NAME.toml); `tinyopt boards` lists them.")
-@click.option("--backend", type=click.Choice(["aot", "tflm"]), default="aot", show_default=True,
-              help="aot: the model compiled to plain C; tflm: C array + TFLM interpreter.")
+@click.option("--backend", type=click.Choice(backend_names()), default=None, help=CHOICE_HELP)
 @data_option
 @optimize_options
 @convert_options

@@ -1,13 +1,14 @@
 import click
 
+from tinyopt.backends import CHOICE_HELP
+from tinyopt.backends import names as backend_names
 from tinyopt.commands.common import console, emit_json, force_option, json_option
 
 
 @click.command("generate")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--board", required=True, help="Board name (boards/NAME.toml); `tinyopt boards` lists them.")
-@click.option("--backend", type=click.Choice(["tflm", "aot"]), default="tflm", show_default=True,
-              help="tflm: C array + TFLM interpreter; aot: the model compiled to plain C.")
+@click.option("--backend", type=click.Choice(backend_names()), default=None, help=CHOICE_HELP)
 @click.option("-o", "--out", "out", type=click.Path(file_okay=False), required=True,
               help="Project directory to write.")
 @click.option("--arena-placement", type=click.Choice(["static", "heap", "psram"]), default=None,
