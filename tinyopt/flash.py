@@ -44,7 +44,7 @@ def _project_board(project: Path, board) -> Board:
     if board:
         return load_board(str(board))
     from tinyopt.codegen.project import load_project
-    return load_board(load_project(project)["board"])
+    return load_board(load_project(project).board)
 
 
 def emulator_state(project) -> dict:

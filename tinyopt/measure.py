@@ -119,12 +119,12 @@ def _inputs(meta_in: dict, inputs, count: int, seed: int) -> np.ndarray:
     return x.astype(np.int8)
 
 
-def _model_bytes(meta: dict, model_path) -> bytes | None:
-    path = Path(model_path) if model_path else Path(meta["model"]["source"])
+def _model_bytes(meta, model_path) -> bytes | None:
+    path = Path(model_path) if model_path else Path(meta.model["source"])
     if not path.is_file():
         return None
     raw = path.read_bytes()
-    if hashlib.sha256(raw).hexdigest() != meta["model"]["sha256"]:
+    if hashlib.sha256(raw).hexdigest() != meta.model["sha256"]:
         raise TinyoptError(f"{path} is not the model the project was generated from (sha256 differs)",
                            "pass the right .tflite with --model, or regenerate the project")
     return raw
@@ -159,7 +159,7 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
     if board is None:
         if meta is None:
             raise TinyoptError("no board given", "pass --board NAME (or a generated PROJECT)")
-        board = meta["board"]
+        board = meta.board
     board = board if isinstance(board, Board) else load_board(str(board))
     port = resolve_port(project, board, port)
     if windows < 1 or warmup < 0 or (runs is not None and runs < 1):
@@ -182,7 +182,7 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
         with link:
             info = link.handshake()
             state["device"] = {"name": info.name, "model": info.model, **info.extra}
-            if meta and info.extra.get("model-sha") and not meta["model"]["sha256"].startswith(
+            if meta and info.extra.get("model-sha") and not meta.model["sha256"].startswith(
                     str(info.extra["model-sha"])):
                 raise TinyoptError(f"the device runs model {info.extra['model-sha']}, not this project's",
                                    "flash the project first (tinyopt flash PROJECT)")
@@ -208,7 +208,7 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
             if check_outputs and meta is not None:
                 model = _model_bytes(meta, model_path)
                 if model is None:
-                    state["outputs"] = {"skipped": f"model file {meta['model']['source']} not found"}
+                    state["outputs"] = {"skipped": f"model file {meta.model['source']} not found"}
                 else:
                     state["outputs"] = _check_outputs(link, model, meta, inputs, count, seed,
                                                       infer_timeout, progress)
@@ -221,7 +221,7 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
     return snapshot(True, None)
 
 
-def _profile_layers(link: DeviceLink, meta: dict | None, model_path, runs: int, state: dict,
+def _profile_layers(link: DeviceLink, meta, model_path, runs: int, state: dict,
                     timeout: float) -> dict:
     from tinyopt import layer_profile
     rows = ()
@@ -238,10 +238,10 @@ def _profile_layers(link: DeviceLink, meta: dict | None, model_path, runs: int, 
             "agreement": layer_profile.agreement(table, whole_c, whole_us)}
 
 
-def _check_outputs(link: DeviceLink, model: bytes, meta: dict, inputs, count: int, seed: int,
+def _check_outputs(link: DeviceLink, model: bytes, meta, inputs, count: int, seed: int,
                    timeout: float, progress) -> dict:
     from tinyopt.tflm_runtime import Runner
-    xs = _inputs(meta["input"], inputs, count, seed)
+    xs = _inputs(meta.input, inputs, count, seed)
     runner = Runner(model)
     device, reference = [], []
     for i, x in enumerate(xs):

@@ -175,13 +175,9 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
 def _point_project_at_final_model(project_dir: Path, tflite: Path, stage: Path, final: Path) -> None:
     """The project records its model's path (measure reads it for the output check): make it
     the path OUT will have once the staged directory is renamed into place."""
-    import json
-
-    from tinyopt.codegen.project import METADATA
-    meta_path = project_dir / METADATA
-    meta = json.loads(meta_path.read_text())
-    meta["model"]["source"] = str(final / Path(tflite).relative_to(stage))
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    from tinyopt.codegen.manifest import ProjectManifest
+    manifest = ProjectManifest.load(project_dir)
+    manifest.with_model_source(final / Path(tflite).relative_to(stage)).save(project_dir)
 
 
 def _pio_status(steps: _Steps, line: str) -> None:

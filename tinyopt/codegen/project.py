@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from tinyopt import backends
 from tinyopt.boards import Board, load_board
 from tinyopt.codegen.c_array import int_rows
 from tinyopt.codegen.library import ModelLibrary, write_files
+from tinyopt.codegen.manifest import METADATA, ProjectManifest
 from tinyopt.codegen.names import c_identifier, safe_label
 from tinyopt.codegen.render import render
 from tinyopt.errors import TinyoptError
@@ -26,7 +27,6 @@ from tinyopt.output_dir import check_writable, staged_output
 from tinyopt.paths import BOARDS_DIR, TEMPLATES_DIR
 
 LIB_DIR = "lib/tinyopt_model"
-METADATA = "tinyopt_project.json"
 GOLDEN_SEED = 20240601
 
 
@@ -36,7 +36,12 @@ class FirmwareProject:
     board: str
     backend: str
     files: tuple[str, ...]
-    metadata: dict = field(default_factory=dict)
+    manifest: ProjectManifest
+
+    @property
+    def metadata(self) -> dict:
+        """The manifest as written to tinyopt_project.json."""
+        return self.manifest.to_json()
 
     def to_json(self) -> dict:
         return {"path": str(self.path), "board": self.board, "backend": self.backend,
@@ -263,37 +268,31 @@ def generate(tflite_path, board, backend: str | None = None, out=None, force: bo
             raise TinyoptError(f"backend {backend} wrote outside {LIB_DIR}: {rel}", "report this bug")
         files[f"{LIB_DIR}/{rel}"] = content
 
-    metadata = {
-        "tinyopt_project": 1, "board": board.name, "family": board.family, "backend": backend,
-        "model": {"name": model_name, "source": str(tflite_path), "sha256": sha, "bytes": len(raw)},
-        "input": {"shape": list(t_in.shape), "dtype": "int8", "bytes": t_in.nbytes,
-                  "scale": in_scale, "zero_point": in_zp},
-        "output": {"shape": list(t_out.shape), "dtype": "int8", "bytes": t_out.nbytes,
-                   "scale": out_scale, "zero_point": out_zp},
-        "arena": {"firmware_bytes": analysis.arena.firmware_bytes,
-                  "tflm_bytes": analysis.arena.tflm_bytes, "head_bytes": analysis.arena.head_bytes,
-                  "margin_bytes": analysis.arena.margin_bytes},
-        "activation_bytes": lib.activation_bytes,
-        "fit": analysis.fit.to_json() if analysis.fit else None,
-        "serial": {"baud": board.baud, "protocol": "mlperf-tiny", "usb_ids": list(board.usb_ids),
-                   "dtr": ctx["dtr"], "rts": ctx["rts"]},
-        "timer": board.timer,
-        "library": lib.summary,
-        "golden": {"input": [int(v) for v in golden_in], "output": [int(v) for v in golden_out]},
-    }
-    files[METADATA] = json.dumps(metadata, indent=2) + "\n"
+    manifest = ProjectManifest(
+        board=board.name, family=board.family, backend=backend,
+        model={"name": model_name, "source": str(tflite_path), "sha256": sha, "bytes": len(raw)},
+        input={"shape": list(t_in.shape), "dtype": "int8", "bytes": t_in.nbytes,
+               "scale": in_scale, "zero_point": in_zp},
+        output={"shape": list(t_out.shape), "dtype": "int8", "bytes": t_out.nbytes,
+                "scale": out_scale, "zero_point": out_zp},
+        arena={"firmware_bytes": analysis.arena.firmware_bytes,
+               "tflm_bytes": analysis.arena.tflm_bytes, "head_bytes": analysis.arena.head_bytes,
+               "margin_bytes": analysis.arena.margin_bytes},
+        activation_bytes=lib.activation_bytes,
+        fit=analysis.fit.to_json() if analysis.fit else None,
+        serial={"baud": board.baud, "protocol": "mlperf-tiny", "usb_ids": list(board.usb_ids),
+                "dtr": ctx["dtr"], "rts": ctx["rts"]},
+        timer=board.timer, library=lib.summary,
+        golden={"input": [int(v) for v in golden_in], "output": [int(v) for v in golden_out]})
+    files[METADATA] = json.dumps(manifest.to_json(), indent=2) + "\n"
 
     with staged_output(out, force) as stage:
         write_files(stage, files)
-    return FirmwareProject(out.resolve(), board.name, backend, tuple(sorted(files)), metadata)
+    return FirmwareProject(out.resolve(), board.name, backend, tuple(sorted(files)), manifest)
 
 
-def load_project(path) -> dict:
-    """The metadata of a generated project (tinyopt_project.json)."""
-    meta = Path(path) / METADATA
-    if not meta.is_file():
-        raise TinyoptError(f"{path} is not a tinyopt project (no {METADATA})",
-                           "generate one with `tinyopt generate MODEL.tflite --board NAME -o DIR`")
-    return json.loads(meta.read_text())
+def load_project(path) -> ProjectManifest:
+    """The manifest of a generated project (tinyopt_project.json)."""
+    return ProjectManifest.load(path)
 
 
