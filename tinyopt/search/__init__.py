@@ -1,0 +1,1 @@
+"""tinyopt search: measured trials over structured pruning, sparsity, clustering, QAT and backends."""
