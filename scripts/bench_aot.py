@@ -14,7 +14,7 @@ For each model prints, side by side:
     for TFLM's reference kernels behind the same tinyopt_model.h interface and the same inputs
     (their outputs are also compared byte for byte).
 
-Usage: scripts/bench_aot.py [MODEL.tflite ...] [--inferences N] [--tflm-m4] [--json OUT]
+Usage: scripts/bench_aot.py [MODEL.tflite ...] [--cores m4,m7,m33,m55] [--no-tflm] [--keep DIR] [--json OUT]
 Without models: the MLPerf Tiny int8 models from ../shared/models/mlperf_tiny, the demo
 and the demo pruned to 75 % (both made with tinyopt and cached in tinyopt's cache)."""
 from __future__ import annotations
@@ -64,7 +64,31 @@ def default_models() -> list[tuple[str, Path]]:
             subprocess.run(nice([sys.executable, "-m", "tinyopt", *args, "-o", str(base / label), "--force"]),
                            check=True, capture_output=True)
         out.append((label, path))
+    out.append(("mobilenet025_96", mobilenet_model(base / "mobilenet025_96")))
     return out
+
+
+def mobilenet_model(folder: Path) -> Path:
+    """A MobileNet-class model made here: Keras MobileNetV1 alpha=0.25 at 96x96x3 (depthwise-separable
+    blocks, stride-2 stages; Keras' own top, whose TFLite form the TFLM runtime aborts on, replaced by
+a 3x3 average pooling and a 2-class dense layer), random weights (seed 0), converted by tinyopt with
+    --calibrate-random. Cached under tinyopt's cache."""
+    path = folder / "model_int8.tflite"
+    if path.is_file():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    print("making mobilenet025_96 (Keras MobileNetV1 alpha=0.25, 96x96, random weights) ...", file=sys.stderr)
+    code = ("import tinyopt, tf_keras as k, tensorflow as tf; tf.random.set_seed(0); "
+            "b = k.applications.MobileNet(input_shape=(96, 96, 3), alpha=0.25, weights=None, include_top=False); "
+            "m = k.Sequential([b, k.layers.AveragePooling2D(3), k.layers.Flatten(), "
+            "k.layers.Dense(2, activation='softmax')]); "
+            f"m.save({str(folder / 'mobilenet.h5')!r})")
+    subprocess.run(nice([sys.executable, "-c", code]), check=True, capture_output=True)
+    subprocess.run(nice([sys.executable, "-m", "tinyopt", "convert", str(folder / "mobilenet.h5"),
+                         "--calibrate-random", "--calibration", "50", "-o", str(folder / "conv"), "--force"]),
+                   check=True, capture_output=True)
+    shutil.copy(folder / "conv" / "model_int8.tflite", path)
+    return path
 
 
 def m4_flash(folder: Path, work: Path) -> dict | None:
@@ -90,25 +114,46 @@ def callgrind_ir(binary: Path, inputs: np.ndarray, out_bytes: int, work: Path) -
     return int(m.group(1)) / len(inputs), outputs
 
 
-def qemu_m4_firmware(path: Path, work: Path, backend: str = "aot", runs: int = 3) -> dict | None:
-    """The generated qemu-m4 firmware for BACKEND: RAM and flash as PlatformIO reports them
-    for the whole firmware (harness included), and instructions per inference in QEMU
-    (-icount shift=0: the harness's cycle counter then counts guest instructions).
+def qemu_firmware(path: Path, work: Path, board: str = "qemu-m4", backend: str = "aot",
+                  kernels: str = "reference", runs: int = 3) -> dict | None:
+    """The generated firmware for BOARD (an emulated qemu-* board) and BACKEND (tflm with
+    KERNELS reference or cmsis-nn): RAM and flash as PlatformIO reports them for the whole
+    firmware (harness included), and instructions per inference in QEMU (-icount shift=0: the
+    harness's cycle counter then counts guest instructions). The project folder is kept per
+    board/backend/kernels and only its sources are replaced, so TFLM is compiled once per core.
     None without PlatformIO / qemu-system-arm."""
+    from tinyopt.boards import load_board
     pio = shutil.which("pio") or str(Path(sys.executable).with_name("pio"))
     if not (shutil.which("qemu-system-arm") and Path(pio).exists()):
         return None
-    proj = work / f"fw_qemu_m4_{backend}"
-    subprocess.run([sys.executable, "-m", "tinyopt", "generate", str(path), "--board", "qemu-m4", "--backend", backend,
-                    "-o", str(proj), "--force"], check=True, capture_output=True)
-    build = subprocess.run(nice([pio, "run", "-d", str(proj), "-j", "2"]), check=True, capture_output=True, text=True)
+    emu = load_board(board).emulator
+    proj = work.parent / "_firmware" / f"{board}_{backend}_{kernels}"
+    gen = work / f"gen_{board}_{backend}_{kernels}"
+    subprocess.run([sys.executable, "-m", "tinyopt", "generate", str(path), "--board", board, "--backend", backend,
+                    "-o", str(gen), "--force"], check=True, capture_output=True)
+    if proj.is_dir():
+        for child in proj.iterdir():
+            if child.name != ".pio":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+    shutil.copytree(gen, proj, dirs_exist_ok=True)
+    if backend == "tflm" and kernels != "reference":
+        with open(proj / "platformio.ini", "a") as f:
+            f.write(f"custom_tflm_kernels = {kernels}\ncustom_cmsis_nn_dir = ${{sysenv.TINYOPT_CMSIS_NN_DIR}}\n")
+    build = subprocess.run(nice([pio, "run", "-d", str(proj), "-j", "2"]), capture_output=True, text=True)
+    if build.returncode != 0:
+        print(f"note: {board} {backend}/{kernels} build failed:\n{build.stdout[-3000:]}", file=sys.stderr)
+        return None
     out = {"instructions": None}
     for key in ("RAM", "Flash"):
         m = re.search(rf"{key}:.*used (\d+) bytes", build.stdout)
         out[key.lower()] = int(m.group(1)) if m else None
     elf = sorted((proj / ".pio/build").glob("*/*.elf"))[0]
-    proc = subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial",
-                             "stdio", "-icount", "shift=0", "-kernel", str(elf)],
+    size = subprocess.run(["arm-none-eabi-size", "-A", "-d", str(elf)], capture_output=True, text=True).stdout
+    out["text"] = sum(int(m.group(1)) for m in re.finditer(r"^\.text\s+(\d+)", size, re.M))
+    out["rodata"] = sum(int(m.group(1)) for m in re.finditer(r"^\.rodata\s+(\d+)", size, re.M))
+    proc = subprocess.Popen([emu.get("qemu", "qemu-system-arm"), "-M", emu["machine"], "-cpu", emu["cpu"],
+                             "-nographic", "-monitor", "none", "-serial", "stdio",
+                             "-icount", f"shift={emu.get('icount_shift', 0)}", "-kernel", str(elf)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         sent = False
@@ -155,36 +200,37 @@ def build_tflm_host(model, tree: Path, work: Path) -> Path:
     return binary
 
 
-def bench(label: str, path: Path, inferences: int, tree: Path | None, keep: Path, tflm_m4: bool) -> dict:
+def bench(label: str, path: Path, inferences: int, tree: Path | None, keep: Path, cores: list[str],
+          tflm: bool, host_runs: bool) -> dict:
     raw = path.read_bytes()
     model = read_tflite(raw)
     work = keep / label
     work.mkdir(parents=True, exist_ok=True)
     lib = model_library(model, options={"model_name": label})
     folder = host.write_library(lib, work / "aot_lib")
-    binary = host.build(folder, work / "aot_model", opt="-O2")
     runner = Runner(raw)
     arena = runner.arena_usage()
-    xs = np.random.default_rng(0).integers(-128, 128, (inferences,) + runner.input_shape, dtype=np.int8)
-    ref = np.stack([runner.run(x).reshape(-1) for x in xs])
     row = {"model": label, "tflite_bytes": len(raw), "aot_activation_bytes": lib.activation_bytes,
            "tflm_arena_total": arena.total, "tflm_arena_head": arena.head,
            "weight_bytes": lib.summary["weight_bytes"], "dense_weight_bytes": lib.summary["dense_weight_bytes"],
            "other_const_bytes": lib.summary["other_const_bytes"], "macs": lib.summary["macs"],
            "sparse_layers": len(lib.summary["sparse_layers"])}
     row["m4"] = m4_flash(folder, work)
-    row["qemu_m4_aot"] = qemu_m4_firmware(path, work, "aot")
-    if tflm_m4 and tree is not None:
-        row["qemu_m4_tflm"] = qemu_m4_firmware(path, work, "tflm")
-    if shutil.which("valgrind"):
+    nn = os.environ.get("TINYOPT_CMSIS_NN_DIR")
+    for core in cores:
+        board = f"qemu-{core}"
+        row[f"{core}_aot"] = qemu_firmware(path, work, board, "aot")
+        if tflm and tree is not None:
+            row[f"{core}_tflm_ref"] = qemu_firmware(path, work, board, "tflm", "reference")
+            if nn and core != "m0":
+                row[f"{core}_tflm_cmsis"] = qemu_firmware(path, work, board, "tflm", "cmsis-nn")
+    if host_runs and shutil.which("valgrind"):
+        binary = host.build(folder, work / "aot_model", opt="-O2")
+        xs = np.random.default_rng(0).integers(-128, 128, (inferences,) + runner.input_shape, dtype=np.int8)
+        ref = np.stack([runner.run(x).reshape(-1) for x in xs])
         ir, got = callgrind_ir(binary, xs, ref.shape[1], work)
         row["aot_ir_per_inference"] = ir
         row["aot_bit_exact"] = bool(np.array_equal(got, ref))
-        if tree is not None:
-            tb = build_tflm_host(model, tree, work)
-            tir, tgot = callgrind_ir(tb, xs, ref.shape[1], work)
-            row["tflm_ir_per_inference"] = tir
-            row["tflm_cpp_equals_aot"] = bool(np.array_equal(tgot, got))
     return row
 
 
@@ -192,31 +238,36 @@ def kb(n):
     return "-" if n is None else f"{n / 1024:.1f}k"
 
 
-def _m4(row: dict, key: str, fmt) -> str:
-    a, t = row.get("qemu_m4_aot") or {}, row.get("qemu_m4_tflm") or {}
-    text = fmt(a[key]) if a.get(key) else "-"
-    return text + (f" ({fmt(t[key])})" if t.get(key) else "")
+def _instr(row: dict, key: str) -> float | None:
+    v = row.get(key) or {}
+    return v.get("instructions")
 
 
-def table(rows: list[dict]) -> str:
-    head = ["model", "act aot", "arena TFLM (head)", "flash aot M4", "weights aot/dense", ".tflite",
-            "Ir/inf aot", "Ir/inf TFLM", "TFLM/aot", "M4 instr/inf aot (TFLM)", "M4 fw RAM aot (TFLM)",
-            "M4 fw flash aot (TFLM)", "exact"]
+def table(rows: list[dict], cores: list[str]) -> str:
+    head = ["model", "core", "MACs", "aot instr", "TFLM ref", "TFLM+CMSIS-NN", "aot/CMSIS", "aot instr/MAC",
+            "CMSIS instr/MAC", "act aot", "arena TFLM", "act/arena", "aot code", "aot weights", "CMSIS fw text",
+            "exact"]
     lines = []
     for r in rows:
-        ir_a, ir_t = r.get("aot_ir_per_inference"), r.get("tflm_ir_per_inference")
-        lines.append([
-            r["model"], str(r["aot_activation_bytes"]), f"{r['tflm_arena_total']} ({r['tflm_arena_head']})",
-            str(r["m4"]["flash"]) if r["m4"] else "-",
-            f"{r['weight_bytes']}/{r['dense_weight_bytes']} "
-            f"({r['weight_bytes'] / max(1, r['dense_weight_bytes']):.2f}x)",
-            str(r["tflite_bytes"]), f"{ir_a / 1e6:.2f}M" if ir_a else "-", f"{ir_t / 1e6:.2f}M" if ir_t else "-",
-            f"{ir_t / ir_a:.1f}x" if ir_a and ir_t else "-",
-            _m4(r, "instructions", lambda v: f"{v / 1e6:.2f}M"), _m4(r, "ram", str), _m4(r, "flash", str),
-            ("yes" if r.get("aot_bit_exact") else "NO") + ("" if "tflm_cpp_equals_aot" not in r else
-                                                            ("/yes" if r["tflm_cpp_equals_aot"] else "/NO"))])
-    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)]
-    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+        for core in cores:
+            a, t, c = _instr(r, f"{core}_aot"), _instr(r, f"{core}_tflm_ref"), _instr(r, f"{core}_tflm_cmsis")
+            if a is None and t is None and c is None:
+                continue
+            macs = r["macs"]
+            m4 = r["m4"] or {}
+            code = m4.get("flash", 0) - r["weight_bytes"] - r["other_const_bytes"] if m4 else None
+            fw = (r.get(f"{core}_tflm_cmsis") or {}).get("text")
+            lines.append([
+                r["model"], core, f"{macs:,}", f"{a / 1e6:.3f}M" if a else "-", f"{t / 1e6:.3f}M" if t else "-",
+                f"{c / 1e6:.3f}M" if c else "-", f"{a / c:.2f}x" if a and c else "-",
+                f"{a / macs:.2f}" if a else "-", f"{c / macs:.2f}" if c else "-",
+                str(r["aot_activation_bytes"]), str(r["tflm_arena_total"]),
+                f"{r['aot_activation_bytes'] / r['tflm_arena_total']:.2f}x",
+                str(code) if code is not None else "-",
+                f"{r['weight_bytes']}/{r['dense_weight_bytes']}", str(fw) if fw else "-",
+                "-" if "aot_bit_exact" not in r else ("yes" if r["aot_bit_exact"] else "NO")])
+    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)] if lines else [len(h) for h in head]
+    fmt = "  ".join(f"{{:{'<' if i < 2 else '>'}{w}}}" for i, w in enumerate(widths))
     return "\n".join([fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*l) for l in lines])
 
 
@@ -225,30 +276,36 @@ def main() -> int:
     ap.add_argument("models", nargs="*", type=Path)
     ap.add_argument("--inferences", type=int, default=3, help="inputs per model under callgrind (default 3)")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON")
-    ap.add_argument("--tflm-m4", action="store_true",
-                    help="also build and run the tflm backend's qemu-m4 firmware (needs TINYOPT_TFLM_DIR; "
-                         "compiling TFLM for the M4 takes minutes per model)")
-    ap.add_argument("--keep", type=Path, help="keep build folders here (default: a temporary folder)")
+    ap.add_argument("--cores", default="m4", help="emulated cores, comma-separated, of m0,m4,m7,m33,m55 (default m4)")
+    ap.add_argument("--no-tflm", action="store_true",
+                    help="skip the tflm backend's firmware (TFLM reference and, with TINYOPT_CMSIS_NN_DIR, "
+                         "CMSIS-NN kernels; compiling TFLM takes minutes per core, once)")
+    ap.add_argument("--no-host", action="store_true", help="skip the host callgrind run of the aot code")
+    ap.add_argument("--keep", type=Path, help="keep build folders here (default: a temporary folder); "
+                                              "a kept folder reuses its TFLM builds")
     args = ap.parse_args()
+    cores = [c.strip() for c in args.cores.split(",") if c.strip()]
     models = [(p.stem, p) for p in args.models] or default_models()
     tree = Path(os.environ["TINYOPT_TFLM_DIR"]) if os.environ.get("TINYOPT_TFLM_DIR") else None
-    if tree is None:
-        print("note: TINYOPT_TFLM_DIR not set: TFLM instruction counts skipped", file=sys.stderr)
+    if tree is None and not args.no_tflm:
+        print("note: TINYOPT_TFLM_DIR not set: TFLM figures skipped", file=sys.stderr)
+    if not os.environ.get("TINYOPT_CMSIS_NN_DIR") and not args.no_tflm:
+        print("note: TINYOPT_CMSIS_NN_DIR not set: TFLM + CMSIS-NN figures skipped", file=sys.stderr)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench_aot_") as tmp:
         keep = args.keep or Path(tmp)
         for label, path in models:
             print(f"benchmarking {label} ...", file=sys.stderr)
-            rows.append(bench(label, path, args.inferences, tree, keep, args.tflm_m4))
-    print(table(rows))
-    print("act = activation bytes (aot static buffer vs TFLM arena total, head = activation plan); "
-          "flash aot M4 = text+data of the aot library, arm-none-eabi-gcc -Os (weights + code, no TFLM runtime); "
-          "weights = int8 weights as stored (sparse where smaller) / dense; Ir/inf = host instructions per "
-          "inference inside tinyopt_model_invoke (callgrind, x86-64 gcc -O2); M4 = the generated qemu-m4 firmware "
-          "(whole firmware, same harness): instructions per inference in QEMU -icount, RAM and flash from PlatformIO, "
-          "TFLM = reference kernels (with --tflm-m4); exact = aot == TFLM runtime [/ TFLM C++ == aot]")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+            rows.append(bench(label, path, args.inferences, tree, keep, cores, not args.no_tflm, not args.no_host))
+            if args.json:
+                args.json.write_text(json.dumps(rows, indent=2))
+    print(table(rows, cores))
+    print("instr = instructions per inference of the generated firmware in QEMU -icount (same harness); "
+          "TFLM ref / TFLM+CMSIS-NN = the tflm backend with reference / CMSIS-NN kernels (-O2 -DNDEBUG); "
+          "act aot = aot static activation buffer, arena TFLM = TFLM arena total (tflite_micro runtime); "
+          "aot code = text+data of the aot library for Cortex-M4 (-Os) minus weights and other constants; "
+          "aot weights = as stored / dense; CMSIS fw text = .text of the whole TFLM+CMSIS-NN firmware; "
+          "exact = aot on the host (x86-64 -O2) == tflite_micro runtime")
     return 0
 
 

@@ -192,7 +192,26 @@ CASES = {
     "concat_channels_const": lambda: concat(33, 3),
     "concat_height": lambda: concat(34, 1),
     "reshape_in_place": lambda: reshape_chain(35),
+    # shape classes of the blocked kernels (2 channels x 2 pixels conv, 4-channel depthwise,
+    # 4-row fully connected): interior pairs, an odd last pixel, rows not a multiple of 4,
+    # odd channel counts, padding at every border
+    "conv_3x3_s1_pairs_c16": lambda: conv(36, hw=(7, 7), cin=16, cout=16, act="RELU"),
+    "conv_3x3_s1_odd_channels": lambda: conv(37, hw=(6, 9), cin=5, cout=7),
+    "conv_3x3_s1_row_remainder": lambda: conv(38, hw=(6, 8), cin=3, cout=6, padding="VALID"),
+    "conv_1x1_s1_gemm": lambda: conv(39, hw=(5, 7), k=(1, 1), cin=12, cout=10, padding="VALID"),
+    "conv_3x3_s2_same_borders": lambda: conv(40, hw=(10, 11), cin=8, cout=4, stride=(2, 2)),
+    "depthwise_c8_s2_same": lambda: depthwise(41, hw=(9, 10), cin=8, stride=(2, 2), act="RELU6"),
+    "depthwise_c6_not_multiple_of_4": lambda: depthwise(42, hw=(6, 6), cin=6),
+    "depthwise_c8_5x5_borders": lambda: depthwise(43, hw=(8, 8), cin=8, k=(5, 5)),
+    "depthwise_c4_mult2": lambda: depthwise(44, hw=(6, 5), cin=4, mult=2),
+    "fc_4_rows_odd_depth": lambda: fully_connected(45, k=37, n=8, act="RELU"),
+    "fc_4_rows_per_channel": lambda: fully_connected(46, k=64, n=12, per_channel=True),
 }
+# the cases above run on the emulated cores too (tests/test_aot_kernels_cores.py)
+KERNEL_CASES = ["conv_same_stride2_relu6_perchannel", "conv_1x1_stride2_valid", "conv_valid_dilation2",
+                "conv_per_tensor_no_bias_5x3", "conv_sparse_75", "depthwise_same", "depthwise_mult2_stride2",
+                "depthwise_mult3_valid_dilation", "fc_per_tensor_relu", "fc_per_channel_batch2", "fc_sparse_80",
+                *[name for name in CASES if list(CASES).index(name) >= list(CASES).index("conv_3x3_s1_pairs_c16")]]
 
 
 def test_cases_cover_every_listed_operator():

@@ -67,6 +67,7 @@ def model_library(model, analysis=None, board=None, options=None) -> ModelLibrar
     files = {
         KERNEL_FILE: render("aot/tinyopt_model_aot.c.j2", **values),
         "tinyopt_aot_math.h": render("aot/tinyopt_aot_math.h.j2", model_name=name),
+        "tinyopt_aot_kernels.h": render("aot/tinyopt_aot_kernels.h.j2", model_name=name),
     }
     summary = {
         "backend": "aot",
