@@ -201,12 +201,13 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
                 if res.cycles_per_inference is not None:
                     state["cyc"].append(res.cycles_per_inference)
                 progress("latency", k + 1, windows)
+            # read (and checked against the project's sha256) once, for both uses below
+            model = _model_bytes(meta, model_path) if meta is not None and (layers or check_outputs) else None
             if layers:
-                state["layers"] = _profile_layers(link, meta, model_path, layers, state,
+                state["layers"] = _profile_layers(link, model, layers, state,
                                                   timeout + 4.0 * wall_per * (layers + 1))
                 progress("layers", 1, 1)
             if check_outputs and meta is not None:
-                model = _model_bytes(meta, model_path)
                 if model is None:
                     state["outputs"] = {"skipped": f"model file {meta.model['source']} not found"}
                 else:
@@ -221,11 +222,10 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
     return snapshot(True, None)
 
 
-def _profile_layers(link: DeviceLink, meta, model_path, runs: int, state: dict,
-                    timeout: float) -> dict:
+def _profile_layers(link: DeviceLink, model: bytes | None, runs: int, state: dict, timeout: float) -> dict:
+    """MODEL (when known) gives each step its MACs and Keras layer."""
     from tinyopt import layer_profile
     rows = ()
-    model = _model_bytes(meta, model_path) if meta is not None else None
     if model is not None:
         from tinyopt.analysis.ops import op_rows
         from tinyopt.analysis.reader import read_tflite

@@ -14,7 +14,8 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write FIG as PNG and close it; an unwritable path is a one-line error."""
     path = Path(path)
     try:
         fig.savefig(path, dpi=110)
@@ -58,7 +59,7 @@ def plot_layers(layers: list[dict], path, title: str, emulated: bool) -> Path:
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_memory(plan: dict, path, title: str, tflm_arena: int | None = None,
@@ -92,4 +93,4 @@ def plot_memory(plan: dict, path, title: str, tflm_arena: int | None = None,
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

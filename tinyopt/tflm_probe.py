@@ -36,15 +36,19 @@ _passed: set[str] = set()
 def check_loads(model_bytes: bytes, arena_size: int | None = None) -> None:
     """Raise NativeLoadError when loading/running MODEL_BYTES kills or hangs the runtime.
     Errors the runtime reports as exceptions are left to the in-process load, which gives
-    them their usual message. Each distinct model is probed once per process."""
-    key = hashlib.sha256(model_bytes).hexdigest() + f":{arena_size or 0}"
-    if key in _passed:
+    them their usual message. Each distinct model is probed once per process: once it has
+    loaded and run, other arena sizes only change whether allocation succeeds, which the
+    runtime reports as an error rather than a crash."""
+    sha = hashlib.sha256(model_bytes).hexdigest()
+    key = f"{sha}:{arena_size or 0}"
+    if sha in _passed or key in _passed:
         return
     with _lock:
         reply = _ask(model_bytes, arena_size or 0)
     status, detail = reply.get("status"), reply.get("detail", "")
     if status in ("ok", "error"):
-        _passed.add(key)
+        # a run that completed vouches for the model; a refusal only for this arena size
+        _passed.add(sha if status == "ok" else key)
         return
     if status == "timeout":
         raise NativeLoadError(f"the TFLM runtime did not finish loading and running the model in "

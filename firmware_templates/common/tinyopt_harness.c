@@ -315,6 +315,20 @@ static void interrupted_line(const char *phase, uint64_t done, uint64_t asked, u
   end_line();
 }
 
+/* What every command that runs the model needs; prints the reason when it cannot. */
+static int can_run(void) {
+  if (g_load_count != g_load_expected) {
+    /* half new, half old bytes: results for an input nobody sent */
+    error_line("db load not finished: send the rest of its bytes first");
+    return 0;
+  }
+  if (!g_model_ok) {
+    error_line("model init failed");
+    return 0;
+  }
+  return 1;
+}
+
 static void cmd_infer(const char *args) {
   uint64_t n = 1, w = 0, t0, t1, c0, c1, i;
   if (!parse_two(args, &n, &w) || n == 0) {
@@ -326,15 +340,7 @@ static void cmd_infer(const char *args) {
     error_line("infer: at most 10000000 runs and 10000000 warm-up runs");
     return;
   }
-  if (g_load_count != g_load_expected) {
-    /* half new, half old bytes: results for an input nobody sent */
-    error_line("db load not finished: send the rest of its bytes first");
-    return;
-  }
-  if (!g_model_ok) {
-    error_line("model init failed");
-    return;
-  }
+  if (!can_run()) return;
   put_str("m-warmup-start-");
   put_u64(w);
   end_line();
@@ -438,14 +444,7 @@ static void cmd_layers(const char *args) {
     error_line("layers takes one number: layers N, 1 <= N <= 1000");
     return;
   }
-  if (g_load_count != g_load_expected) {
-    error_line("db load not finished: send the rest of its bytes first");
-    return;
-  }
-  if (!g_model_ok) {
-    error_line("model init failed");
-    return;
-  }
+  if (!can_run()) return;
   if (tinyopt_model_profiling(1) != 0) {
     error_line("profiling could not start");
     tinyopt_model_profiling(0);

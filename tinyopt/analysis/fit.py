@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tinyopt.boards import Board
+from tinyopt.units import kb
 
 DEFAULT_RUNTIME_FLASH = 72 * 1024
 DEFAULT_RUNTIME_RAM = 16 * 1024
@@ -46,8 +47,6 @@ class Fit:
                 "suggestions": list(self.suggestions)}
 
 
-def kb(n: int) -> str:
-    return f"{n / 1024:.1f} kB"
 
 
 def _budget_line(what: str, used: int, budget: int) -> str:

@@ -59,11 +59,6 @@ def plot_analysis(analysis, path: str | Path) -> Path:
     ax2.set_xticks(x)
     ax2.set_xticklabels([_label(op) for op in ops], rotation=60, ha="right", fontsize=7)
     fig.tight_layout()
-    try:
-        fig.savefig(path, dpi=110)
-    except OSError as err:
-        raise TinyoptError(f"cannot write {path}: {err.strerror}",
-                           "check the directory exists and is writable") from None
-    finally:
-        plt.close(fig)
+    from tinyopt.report_plots import save_figure
+    save_figure(fig, path)
     return path

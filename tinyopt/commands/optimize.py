@@ -1,8 +1,14 @@
 import click
 
 from tinyopt.commands.common import force_option, json_option
-from tinyopt.commands.keras_options import (convert_options, data_option, make_convert_options,
-                                            make_optimize_options, model_argument, optimize_options)
+from tinyopt.commands.keras_options import (
+    convert_options,
+    data_option,
+    make_convert_options,
+    make_optimize_options,
+    model_argument,
+    optimize_options,
+)
 from tinyopt.commands.keras_summary import run_stage
 
 
