@@ -86,7 +86,8 @@ def main(argv=None) -> int:
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "channels"}), flush=True)
     (out / "channels_mlperf.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print("\n| model | variant | MACs | params | " + " | ".join(f"{b} cycles | {b} flash | {b} exact" for b in backends) + " |")
+    cols = " | ".join(f"{b} cycles | {b} flash | {b} exact" for b in backends)
+    print(f"\n| model | variant | MACs | params | {cols} |")
     print("|---" * (4 + 3 * len(backends)) + "|")
     for r in rows:
         cells = [r["model"], r["variant"], f"{r['macs']:,}", f"{r['params']:,}"]
