@@ -64,6 +64,20 @@ def test_a_board_whose_glue_folder_does_not_exist_is_refused(tmp_path):
     assert "common/arduino" in err.value.hint and "qemu" in err.value.hint
 
 
+def test_a_board_without_glue_still_analyzes_but_generates_nothing(tmp_path):
+    import re as _re
+
+    from tinyopt.codegen.project import generate
+    from tinyopt.errors import TinyoptError
+    text = _re.sub(r"\[glue\][^\[]*", "", (BOARDS_DIR / "pico.toml").read_text())
+    (tmp_path / "fitonly.toml").write_text(text)
+    b = load_board("fitonly", tmp_path)
+    assert b.glue == {}
+    with pytest.raises(TinyoptError, match="no \\[glue\\] folder") as err:
+        generate(tmp_path / "unused.tflite", b, out=tmp_path / "p")
+    assert "common/arduino" in err.value.hint and not (tmp_path / "p").exists()
+
+
 def test_boards_cli_table_and_json():
     proc = run_tinyopt("boards", env={"COLUMNS": "160"})
     assert proc.returncode == 0, proc.stderr

@@ -46,7 +46,7 @@ class Board:
 
 
 _REQUIRED = ("description", "family", "cpu", "clock_mhz", "flash_bytes", "ram_bytes",
-             "timer", "baud", "backends", "platformio", "glue")
+             "timer", "baud", "backends", "platformio")
 
 
 def _parse(path: Path) -> Board:
@@ -59,8 +59,10 @@ def _parse(path: Path) -> Board:
     if missing:
         raise TinyoptError(f"board file {path} lacks {', '.join(missing)}",
                            "add the missing keys (see boards/README.md)")
-    folder = data["glue"].get("folder") if isinstance(data["glue"], dict) else None
-    if not folder or not (TEMPLATES_DIR / folder).is_dir():
+    # [glue] is what generate needs; a board file used only for fit checks may leave it out
+    glue = data.get("glue", {})
+    folder = glue.get("folder") if isinstance(glue, dict) else None
+    if "glue" in data and (not folder or not (TEMPLATES_DIR / folder).is_dir()):
         raise TinyoptError(f"board file {path}: [glue] folder {folder!r} is not a folder of firmware_templates/",
                            f"name one of the glue folders: {', '.join(glue_folders())}")
     if data["timer"] not in TIMERS:
@@ -82,7 +84,8 @@ def _parse(path: Path) -> Board:
         flash_bytes=int(data["flash_bytes"]), ram_bytes=int(data["ram_bytes"]),
         timer=data["timer"], baud=int(data["baud"]), backends=tuple(data["backends"]),
         usb_ids=tuple(s.upper() for s in data.get("usb_ids", [])), platformio=dict(pio),
-        glue=dict(data["glue"]), tflm=dict(data.get("tflm", {})), upload=dict(data.get("upload", {})),
+        glue=dict(glue) if isinstance(glue, dict) else {}, tflm=dict(data.get("tflm", {})),
+        upload=dict(data.get("upload", {})),
         emulator=dict(data.get("emulator", {})),
         runtime_flash_bytes=int(data.get("runtime_flash_bytes", 0)),
         runtime_ram_bytes=int(data.get("runtime_ram_bytes", 0)),
@@ -92,7 +95,8 @@ def _parse(path: Path) -> Board:
 def glue_folders() -> list[str]:
     """The board glue folders there are: those holding a platform_* implementation of
     tinyopt_platform.h."""
-    return sorted({p.parent.relative_to(TEMPLATES_DIR).as_posix() for p in TEMPLATES_DIR.glob("**/platform_*")})
+    found = TEMPLATES_DIR.glob("**/platform_*")
+    return sorted({p.parent.relative_to(TEMPLATES_DIR).as_posix() for p in found})
 
 
 def board_names(directory: Path = BOARDS_DIR) -> list[str]:

@@ -186,6 +186,10 @@ def generate(tflite_path, board, backend: str | None = None, out=None, force: bo
     if backend not in board.backends:
         raise TinyoptError(f"board {board.name} does not support the {backend} backend",
                            f"use --backend {' or '.join(board.backends)}")
+    if not board.glue.get("folder"):
+        from tinyopt.boards import glue_folders
+        raise TinyoptError(f"board file {board.path or board.name} has no [glue] folder, so no firmware "
+                           "can be generated for it", f"add [glue] folder = one of {', '.join(glue_folders())}")
     module = backends.module(backend)
     check_writable(out, force)
 
