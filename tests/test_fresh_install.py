@@ -38,12 +38,22 @@ def wheel(tmp_path_factory) -> Path:
     return whl
 
 
+def test_pyproject_lists_every_package_of_the_source_tree():
+    """The package list is explicit (the data folders are mapped into it); a new subpackage
+    missing from it would install without its code."""
+    import tomllib
+    listed = set(tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(PROJECT_ROOT).parts)
+             for p in (PROJECT_ROOT / "tinyopt").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
+
+
 def test_wheel_carries_boards_templates_and_the_offline_package(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for must in ("tinyopt/data/boards/qemu-m4.toml",
                  "tinyopt/data/boards/platform-qemu/builder/main.py",
                  "tinyopt/data/firmware_templates/common/tinyopt_harness.c",
-                 "tinyopt/data/firmware_templates/aot/kernels.c.j2",
+                 "tinyopt/data/firmware_templates/aot/kernels/common.c.j2",
                  "tinyopt/data/pio_offline/tool-scons/scons.py",
                  "tinyopt/analysis/tflm_ops.txt"):
         assert must in names, must
