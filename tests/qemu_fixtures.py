@@ -4,6 +4,7 @@ emulated firmware and the client."""
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import threading
 import tty
@@ -42,15 +43,27 @@ class Relay:
         self.port = os.ttyname(slave)
         self._slave = slave          # held open so the relay's writes are never dropped
         self.mangle = mangle
-        self.stopped = False
-        threading.Thread(target=self._down, daemon=True).start()
-        threading.Thread(target=self._up, daemon=True).start()
+        # The threads wait in select() on a wake-up pipe as well, so that close() can stop
+        # and join them before the descriptors close: a thread still inside os.read() on a
+        # closed number would read from whatever the next open() reuses it for (the next
+        # test's own link to the same pty), stealing its bytes.
+        self._wake_r, self._wake_w = os.pipe()
+        self._threads = [threading.Thread(target=self._down, daemon=True),
+                         threading.Thread(target=self._up, daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, fd) -> bytes:
+        ready, _, _ = select.select([fd, self._wake_r], [], [])
+        if self._wake_r in ready:
+            return b""
+        return os.read(fd, 4096)
 
     def _down(self):
         buf = b""
-        while not self.stopped:
+        while True:
             try:
-                data = os.read(self.dev, 4096)
+                data = self._read(self.dev)
             except OSError:
                 return
             if not data:
@@ -64,9 +77,9 @@ class Relay:
                     return
 
     def _up(self):
-        while not self.stopped:
+        while True:
             try:
-                data = os.read(self.master, 4096)
+                data = self._read(self.master)
             except OSError:
                 return
             if not data:
@@ -77,8 +90,10 @@ class Relay:
                 return
 
     def close(self):
-        self.stopped = True
-        for fd in (self.dev, self.master, self._slave):
+        os.write(self._wake_w, b"x")
+        for t in self._threads:
+            t.join(timeout=5)
+        for fd in (self.dev, self.master, self._slave, self._wake_r, self._wake_w):
             try:
                 os.close(fd)
             except OSError:

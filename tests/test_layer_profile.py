@@ -47,8 +47,11 @@ def test_layers_answer_from_the_real_firmware(running):
     assert timing.steps[0][2] == "CONV_2D" and timing.steps[-1][2] == "SOFTMAX"
     assert timing.overhead_pairs > 0 and timing.overhead_cycles > 0
     assert all(s[3] > 0 for s in timing.steps)
-    # the plain path is the same code before and after profiling: identical to the tick
-    assert plain == again
+    # the plain path is the same code before and after profiling: identical to the timer's
+    # tick. The window starts at an arbitrary phase of the SysTick tick (the idle wait for
+    # the command is host time), so the 4-run average may move by one tick / 4 runs.
+    tick = load_board("qemu-m4").emulator["instructions_per_tick"]
+    assert abs(plain - again) <= tick / 4, (plain, again)
 
 
 def test_per_layer_sum_matches_the_whole_inference_within_2_percent(running):

@@ -27,7 +27,8 @@ def write_latency_plot(report: dict, folder: Path) -> Path | None:
         return None
     spread = (max(lat["per_window"]) - min(lat["per_window"])) / max(lat["median"], 1e-9)
     if spread < SAME_WINDOWS:
-        why = " (the emulated board's -icount clock repeats exactly)" if report.get("board", {}).get("emulated") else ""
+        emulated = report.get("board", {}).get("emulated")
+        why = " (the emulated board's -icount clock repeats to the timer tick)" if emulated else ""
         report.setdefault("notes", []).append(
             f"all {len(lat['per_window'])} windows measured {lat['median']:.1f} µs per inference within "
             f"{100 * spread:.3f} %{why}: no latency plot")
