@@ -1,6 +1,7 @@
 """The generate stage: int8 .tflite + board -> a PlatformIO project (FirmwareProject).
 
-project.py owns everything but lib/tinyopt_model/, which the backend writes:
+project.py owns everything but lib/tinyopt_model/, which the backend writes
+(backends.py), and the templates' values, which context.py builds:
 platformio.ini, src/ (harness, board glue, golden vector, quantization helpers),
 tinyopt_project.json (metadata read by flash/measure) and, on ESP-IDF boards, the CMake
 and component-manager files. Board glue comes from the board's glue folder in
@@ -17,14 +18,14 @@ import numpy as np
 
 from tinyopt import backends
 from tinyopt.boards import Board, load_board
-from tinyopt.codegen.c_array import int_rows
+from tinyopt.codegen.context import ModelIO, template_context
 from tinyopt.codegen.library import ModelLibrary, write_files
 from tinyopt.codegen.manifest import METADATA, ProjectManifest
-from tinyopt.codegen.names import c_identifier, safe_label
+from tinyopt.codegen.names import safe_label
 from tinyopt.codegen.render import render
 from tinyopt.errors import TinyoptError
 from tinyopt.output_dir import check_writable, staged_output
-from tinyopt.paths import BOARDS_DIR, TEMPLATES_DIR
+from tinyopt.paths import TEMPLATES_DIR
 
 LIB_DIR = "lib/tinyopt_model"
 GOLDEN_SEED = 20240601
@@ -60,11 +61,6 @@ def _check_io(model) -> tuple:
             raise TinyoptError(f"the model's {what} is {t.dtype}, the firmware needs int8",
                                "convert with int8 input and output (`tinyopt convert` does)")
     return t_in, t_out
-
-
-def _quant(t) -> tuple[float, int]:
-    return (float(t.scales[0]) if t.scales.size else 1.0,
-            int(t.zero_points[0]) if t.zero_points.size else 0)
 
 
 def golden_vector(model_bytes: bytes, input_bytes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -108,66 +104,60 @@ def _glue_files(glue: str) -> list[tuple[Path, str]]:
     return out
 
 
-def _idf_deps(lib_deps: list[str]) -> tuple[list[dict], list[str]]:
-    """Split "idf:owner/name@version" entries (ESP-IDF component manager) from PlatformIO's."""
-    idf, pio = [], []
-    for dep in lib_deps:
-        if dep.startswith("idf:"):
-            name, _, version = dep[4:].partition("@")
-            idf.append({"name": name, "version": version or "*",
-                        "component": name.replace("/", "__")})
-        else:
-            pio.append(dep)
-    return idf, pio
-
-
-# ESP-IDF 5.3 Kconfig choices the board file's values must map onto (esp_system's
-# port/soc/<target>/Kconfig.cpu, esptool_py's and partition_table's Kconfig.projbuild).
-IDF_CPU_MHZ = (80, 160, 240)
-IDF_FLASH_SIZES = ("1MB", "2MB", "4MB", "8MB", "16MB", "32MB", "64MB", "128MB")
-IDF_PARTITION_TABLES = {"partitions_singleapp.csv": "SINGLE_APP",
-                        "partitions_singleapp_large.csv": "SINGLE_APP_LARGE",
-                        "partitions_two_ota.csv": "TWO_OTA"}
-
-
-def _idf_config(board: Board) -> dict:
-    """sdkconfig.defaults values from the board file: CPU clock, flash size (the
-    `board_upload.flash_size` PlatformIO compares with the sdkconfig's) and partition table."""
-    pio = board.platformio
-    flash = pio.get("board_upload.flash_size")
-    if board.clock_mhz not in IDF_CPU_MHZ:
-        raise TinyoptError(f"board {board.name}: ESP-IDF cannot run the CPU at {board.clock_mhz} MHz",
-                           f"set clock_mhz to one of {', '.join(map(str, IDF_CPU_MHZ))}")
-    if flash not in IDF_FLASH_SIZES:
-        raise TinyoptError(f"board {board.name}: [platformio] \"board_upload.flash_size\" is "
-                           f"{flash!r}, ESP-IDF needs one of {', '.join(IDF_FLASH_SIZES)}",
-                           "set it to the module's flash size (the PlatformIO board's upload.flash_size)")
-    partitions = pio.get("board_build.partitions", "partitions_singleapp.csv")
-    return {"cpu_mhz": board.clock_mhz, "flash_size": flash, "partitions": partitions,
-            "partition_table": IDF_PARTITION_TABLES.get(partitions, "CUSTOM")}
-
-
 def _render_or_copy(template_rel: Path, ctx: dict) -> str:
     if template_rel.suffix == ".j2":
         return render(template_rel.as_posix(), ctx)
     return (TEMPLATES_DIR / template_rel).read_text()
 
 
-def _platform_spec(spec: str) -> str:
-    """A relative `file://NAME` or `symlink://NAME` platform is a dev-platform of tinyopt's
-    own in boards/ (the emulated board's): platformio.ini needs its absolute path."""
-    for scheme in ("file://", "symlink://"):
-        if spec.startswith(scheme) and not spec[len(scheme):].startswith("/"):
-            return scheme + str((BOARDS_DIR / spec[len(scheme):]).resolve())
-    return spec
+def _check_board(board: Board, backend: str) -> None:
+    if backend not in board.backends:
+        raise TinyoptError(f"board {board.name} does not support the {backend} backend",
+                           f"use --backend {' or '.join(board.backends)}")
+    if not board.glue.get("folder"):
+        from tinyopt.boards import glue_folders
+        raise TinyoptError(f"board file {board.path or board.name} has no [glue] folder, so no firmware "
+                           "can be generated for it", f"add [glue] folder = one of {', '.join(glue_folders())}")
 
 
-def _ini_value(value) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value))
-    return str(value)
+def _project_files(ctx: dict, board: Board, lib: ModelLibrary) -> dict[str, str | bytes]:
+    """Every file of the project but the manifest: the common harness, the board glue and
+    the backend's model library under LIB_DIR."""
+    files: dict[str, str | bytes] = {
+        "platformio.ini": render("common/platformio.ini.j2", ctx),
+        "src/tinyopt_harness.c": (TEMPLATES_DIR / "common/tinyopt_harness.c").read_text(),
+        "src/tinyopt_platform.h": (TEMPLATES_DIR / "common/tinyopt_platform.h").read_text(),
+        "src/tinyopt_golden.h": render("common/tinyopt_golden.h.j2", ctx),
+        "src/tinyopt_quant.h": render("common/tinyopt_quant.h.j2", ctx),
+        f"{LIB_DIR}/tinyopt_model.h": render("common/tinyopt_model.h.j2", ctx),
+        f"{LIB_DIR}/library.json": render("common/library.json.j2", ctx),
+    }
+    for template_rel, dest in _glue_files(board.glue["folder"]):
+        content = _render_or_copy(template_rel, ctx)
+        if content.strip():   # a template may render to nothing for this board/backend
+            files[dest] = content
+    for rel, content in lib.files.items():
+        rel = Path(rel).as_posix()
+        if rel.startswith("/") or ".." in Path(rel).parts:
+            raise TinyoptError(f"backend {ctx['backend']} wrote outside {LIB_DIR}: {rel}", "report this bug")
+        files[f"{LIB_DIR}/{rel}"] = content
+    return files
+
+
+def _manifest(board: Board, backend: str, model_info: dict, io: ModelIO, analysis,
+              lib: ModelLibrary) -> ProjectManifest:
+    return ProjectManifest(
+        board=board.name, family=board.family, backend=backend, model=model_info,
+        input=io.manifest("input"), output=io.manifest("output"),
+        arena={"firmware_bytes": analysis.arena.firmware_bytes,
+               "tflm_bytes": analysis.arena.tflm_bytes, "head_bytes": analysis.arena.head_bytes,
+               "margin_bytes": analysis.arena.margin_bytes},
+        activation_bytes=lib.activation_bytes,
+        fit=analysis.fit.to_json() if analysis.fit else None,
+        serial={"baud": board.baud, "protocol": "mlperf-tiny", "usb_ids": list(board.usb_ids),
+                "dtr": int(board.upload.get("dtr", 0)), "rts": int(board.upload.get("rts", 0))},
+        timer=board.timer, library=lib.summary,
+        golden={"input": [int(v) for v in io.golden_in], "output": [int(v) for v in io.golden_out]})
 
 
 def generate(tflite_path, board, backend: str | None = None, out=None, force: bool = False,
@@ -183,13 +173,7 @@ def generate(tflite_path, board, backend: str | None = None, out=None, force: bo
         raise TinyoptError("no output directory given", "pass -o PROJECT_DIR")
     out = Path(out)
     backend = backend or backends.default_for(board)
-    if backend not in board.backends:
-        raise TinyoptError(f"board {board.name} does not support the {backend} backend",
-                           f"use --backend {' or '.join(board.backends)}")
-    if not board.glue.get("folder"):
-        from tinyopt.boards import glue_folders
-        raise TinyoptError(f"board file {board.path or board.name} has no [glue] folder, so no firmware "
-                           "can be generated for it", f"add [glue] folder = one of {', '.join(glue_folders())}")
+    _check_board(board, backend)
     module = backends.module(backend)
     check_writable(out, force)
 
@@ -212,84 +196,11 @@ def generate(tflite_path, board, backend: str | None = None, out=None, force: bo
                            "report this model: the reader and the runtime disagree")
     lib: ModelLibrary = module.model_library(model, analysis, board, options)
 
-    in_scale, in_zp = _quant(t_in)
-    out_scale, out_zp = _quant(t_out)
-    idf_deps, pio_deps = _idf_deps(list(board.platformio.get("lib_deps", [])) + list(lib.lib_deps))
-    pio = dict(board.platformio)
-    # [tflm.platformio]: options only the tflm backend needs (e.g. the extra script that
-    # compiles TFLM from a source tree); build_flags / build_unflags there are merged below.
-    tflm_pio = dict(board.tflm.get("platformio", {})) if backend == "tflm" else {}
-    pio_extra = [(k, _ini_value(v)) for k, v in list(pio.items()) + list(tflm_pio.items())
-                 if k not in ("platform", "board", "framework", "build_flags", "lib_deps",
-                              "build_unflags")]
-    is_idf = pio.get("framework") == "espidf"
-    build_flags = list(board.platformio.get("build_flags", [])) + list(tflm_pio.get("build_flags", []))
-    if not is_idf:   # ESP-IDF components take their flags from CMake (see the glue)
-        build_flags = lib.build_flags + [f for f in build_flags if f not in lib.build_flags]
-    build_unflags = (["-Os"] + list(tflm_pio.get("build_unflags", []))
-                     if not is_idf and pio["platform"] != "native" else [])
-    ctx = {
-        "board": board, "pio": {"platform": _platform_spec(pio["platform"]), "board": pio["board"],
-                                "framework": pio.get("framework", "")},
-        "pio_extra": pio_extra, "env_name": c_identifier(board.name, "board"),
-        "backend": backend, "model_name": model_name, "model_sha16": sha[:16],
-        "dtr": int(board.upload.get("dtr", 0)), "rts": int(board.upload.get("rts", 0)),
-        "build_flags": build_flags, "build_unflags": build_unflags,
-        "lib_deps": pio_deps, "lib_ignore": ["tinyopt_model"] if is_idf else [],
-        "idf_deps": idf_deps, "idf_requires": [d["component"] for d in idf_deps] or ["esp_common"],
-        "cmake_project": c_identifier(f"tinyopt_{model_name}"),
-        "input_bytes": t_in.nbytes, "output_bytes": t_out.nbytes, "layer_count": len(lib.layers),
-        "golden_input_rows": int_rows(golden_in), "golden_output_rows": int_rows(golden_out),
-        "input_scale_repr": repr(float(np.float32(in_scale))), "input_zero_point": in_zp,
-        "output_scale_repr": repr(float(np.float32(out_scale))), "output_zero_point": out_zp,
-        "baud": board.baud, "timer": board.timer, "cpu": board.cpu, "clock_mhz": board.clock_mhz,
-        "board_name": board.name, "dwt_wrap_s": round(2 ** 32 / (max(board.clock_mhz, 1) * 1e6), 1),
-        "wait_for_usb": bool(board.upload.get("wait_for_usb", False)),
-        "uart_num": int(board.glue.get("uart", 0)), "core": int(board.glue.get("core", 1)),
-        "task_stack_bytes": int(board.glue.get("task_stack_bytes", 16384)),
-        "arena_placement": lib.summary.get("arena_placement", "static"),
-        "build_flags_json": json.dumps(lib.build_flags), "lib_build_flags": lib.build_flags,
-        "idf": _idf_config(board) if is_idf else {},
-    }
-
-    files: dict[str, str | bytes] = {
-        "platformio.ini": render("common/platformio.ini.j2", ctx),
-        "src/tinyopt_harness.c": (TEMPLATES_DIR / "common/tinyopt_harness.c").read_text(),
-        "src/tinyopt_platform.h": (TEMPLATES_DIR / "common/tinyopt_platform.h").read_text(),
-        "src/tinyopt_golden.h": render("common/tinyopt_golden.h.j2", ctx),
-        "src/tinyopt_quant.h": render("common/tinyopt_quant.h.j2", ctx),
-        f"{LIB_DIR}/tinyopt_model.h": render("common/tinyopt_model.h.j2", ctx),
-        f"{LIB_DIR}/library.json": render("common/library.json.j2", ctx),
-    }
-    glue = board.glue["folder"]
-    for template_rel, dest in _glue_files(glue):
-        content = _render_or_copy(template_rel, ctx)
-        if content.strip():   # a template may render to nothing for this board/backend
-            files[dest] = content
-    for rel, content in lib.files.items():
-        rel = Path(rel).as_posix()
-        if rel.startswith("/") or ".." in Path(rel).parts:
-            raise TinyoptError(f"backend {backend} wrote outside {LIB_DIR}: {rel}", "report this bug")
-        files[f"{LIB_DIR}/{rel}"] = content
-
-    manifest = ProjectManifest(
-        board=board.name, family=board.family, backend=backend,
-        model={"name": model_name, "source": str(tflite_path), "sha256": sha, "bytes": len(raw)},
-        input={"shape": list(t_in.shape), "dtype": "int8", "bytes": t_in.nbytes,
-               "scale": in_scale, "zero_point": in_zp},
-        output={"shape": list(t_out.shape), "dtype": "int8", "bytes": t_out.nbytes,
-                "scale": out_scale, "zero_point": out_zp},
-        arena={"firmware_bytes": analysis.arena.firmware_bytes,
-               "tflm_bytes": analysis.arena.tflm_bytes, "head_bytes": analysis.arena.head_bytes,
-               "margin_bytes": analysis.arena.margin_bytes},
-        activation_bytes=lib.activation_bytes,
-        fit=analysis.fit.to_json() if analysis.fit else None,
-        serial={"baud": board.baud, "protocol": "mlperf-tiny", "usb_ids": list(board.usb_ids),
-                "dtr": ctx["dtr"], "rts": ctx["rts"]},
-        timer=board.timer, library=lib.summary,
-        golden={"input": [int(v) for v in golden_in], "output": [int(v) for v in golden_out]})
+    io = ModelIO.of(t_in, t_out, golden_in, golden_out)
+    files = _project_files(template_context(board, backend, lib, io, model_name=model_name, sha=sha), board, lib)
+    manifest = _manifest(board, backend, {"name": model_name, "source": str(tflite_path), "sha256": sha,
+                                          "bytes": len(raw)}, io, analysis, lib)
     files[METADATA] = json.dumps(manifest.to_json(), indent=2) + "\n"
-
     with staged_output(out, force) as stage:
         write_files(stage, files)
     return FirmwareProject(out.resolve(), board.name, backend, tuple(sorted(files)), manifest)
