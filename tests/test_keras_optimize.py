@@ -96,3 +96,25 @@ def test_unlabelled_data_distils_from_original(tmp_path, demo_data_path):
     assert "accuracy" not in report["int8"]
     assert report["int8"]["agreement"] >= 0.9
     assert report["int8"]["sparsity"] >= 0.49
+
+
+def test_clustering_leaves_a_kernel_with_fewer_values_than_centroids_alone():
+    """k-means++ needs at least K points: a kernel with no more distinct (nonzero, when
+    sparsity is kept) values than K centroids stays as it is instead of failing in tfmot
+    (a search trial with 80 % sparsity and 8 clusters did)."""
+    from tinyopt.keras_io import keras
+    from tinyopt.optimize.cluster import wrap_for_clustering
+    k = keras()
+    inp = k.Input((4,))
+    small = k.layers.Dense(2, name="small")(inp)                 # 8 weights
+    out = k.layers.Dense(16, name="wide")(k.layers.Dense(32, name="hidden")(small))
+    model = k.Model(inp, out)
+    w, b = model.get_layer("small").get_weights()
+    w[:] = 0
+    w.flat[:6] = np.arange(1, 7)                                   # 6 nonzero values
+    model.get_layer("small").set_weights([w, b])
+    _, clustered, dense = wrap_for_clustering(model, 8, preserve_sparsity=True)
+    assert "small" in dense and "small" not in clustered
+    assert {"hidden", "wide"} <= set(clustered)
+    _, clustered, dense = wrap_for_clustering(model, 8, preserve_sparsity=False)
+    assert "small" in dense                                        # 7 distinct values, zero included
