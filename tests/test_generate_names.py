@@ -1,5 +1,7 @@
 """Names from files and models are made safe for C and for the serial protocol."""
-from tinyopt.codegen.c_array import hex_rows, parse_c_array
+from c_arrays import parse_c_array
+
+from tinyopt.codegen.c_array import hex_rows
 from tinyopt.codegen.names import c_identifier, safe_label
 
 

@@ -9,13 +9,13 @@ import shutil
 
 import numpy as np
 import pytest
+from c_arrays import parse_c_array
 from conftest import assert_one_line_error, mlperf_model, run_tinyopt
 from tiny_models import tiny_cnn
 
 from tinyopt.analysis import analyze
 from tinyopt.analysis.reader import read_tflite
 from tinyopt.boards import board_names, load_board
-from tinyopt.codegen.c_array import parse_c_array
 from tinyopt.codegen.project import generate
 from tinyopt.errors import TinyoptError
 from tinyopt.tflm_runtime import Runner

@@ -29,8 +29,3 @@ def model_data_files(model_bytes: bytes, model_name: str, symbol: str = "tinyopt
     return {"model_data.h": render("tflm/model_data.h.j2", ctx),
             "model_data.cc": render("tflm/model_data.cc.j2", ctx)}
 
-
-def parse_c_array(text: str) -> bytes:
-    """Read the bytes back from a generated model_data.cc (used by tests and checks)."""
-    body = text[text.index("{") + 1:text.index("};")]
-    return bytes(int(tok, 16) for tok in body.replace("\n", " ").split(",") if tok.strip())
