@@ -59,7 +59,7 @@ def write_latency_plot(report: dict, folder: Path) -> Path | None:
     return path
 
 
-def write_layer_plots(report: dict, folder: Path, aot_model: Path | None = None) -> dict:
+def write_layer_plots(report: dict, folder: Path, memory_plan: dict | None = None) -> dict:
     """layers.png (time vs work per layer) when the layers were profiled, and memory.png (the
     aot activation buffer over the steps, TFLM's arena beside it) for aot builds."""
     from tinyopt.report_plots import plot_layers, plot_memory
@@ -70,10 +70,9 @@ def write_layer_plots(report: dict, folder: Path, aot_model: Path | None = None)
     if layers:
         out["layers_plot"] = plot_layers(layers, Path(folder) / "layers.png", title.strip(),
                                          bool(board.get("emulated"))).name
-    if aot_model is not None:
-        from tinyopt.codegen.aot import memory_plan
+    if memory_plan is not None:
         arena = (report.get("analysis") or {}).get("arena") or {}
-        out["memory_plot"] = plot_memory(memory_plan(aot_model), Path(folder) / "memory.png",
+        out["memory_plot"] = plot_memory(memory_plan, Path(folder) / "memory.png",
                                          "activation memory: aot plan vs TFLM arena",
                                          arena.get("tflm_bytes"), arena.get("head_bytes")).name
     return out

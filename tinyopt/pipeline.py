@@ -129,7 +129,7 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
                            options={"model_name": name}, analysis=analysis)
     _point_project_at_final_model(project_dir, tflite, stage, final)
     report["project"] = {"path": str(final / "project"), "files": len(project.files),
-                         "library": project.metadata.get("library", {})}
+                         "library": {k: v for k, v in project.manifest.library.items() if k != "memory_plan"}}
     steps.done()
 
     steps.start("build (PlatformIO)")
@@ -167,7 +167,7 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
 
     steps.start("report")
     report["status"] = "measured"
-    _write_reports(report, stage, tflite if options.backend == "aot" else None)
+    _write_reports(report, stage, project.manifest.library.get("memory_plan"))
     steps.done()
     return m
 
@@ -221,11 +221,11 @@ def _validation_inputs(options: BuildOptions):
     return path
 
 
-def _write_reports(report: dict, folder: Path, aot_model: Path | None = None) -> None:
+def _write_reports(report: dict, folder: Path, memory_plan: dict | None = None) -> None:
     from tinyopt.build_report import write_latency_plot, write_layer_plots, write_markdown
     plot = write_latency_plot(report, folder)
     if plot:
         report["plot"] = plot.name
-    report.update(write_layer_plots(report, folder, aot_model))
+    report.update(write_layer_plots(report, folder, memory_plan))
     write_json(report, folder)
     write_markdown(report, folder)

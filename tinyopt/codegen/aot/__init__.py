@@ -27,19 +27,25 @@ def _model_name(model: TfliteModel, options: dict) -> str:
     return "model-" + hashlib.sha256(model.raw).hexdigest()[:8] if model.raw else "model"
 
 
-def memory_plan(model) -> dict:
-    """The aot planner's placement for a picture: per activation tensor its offset, size and
-    live range over the steps (the same plan model_library emits)."""
+def _placement(model: TfliteModel, low, offsets: dict, total: int) -> dict:
+    """Per activation tensor its offset, size and live range over the steps."""
     from tinyopt.analysis.live_ranges import live_ranges
+    steps_io = [(s.inputs, s.outputs) for s in low.steps]
+    ranges = live_ranges(low.act_tensors, steps_io, model.inputs, model.outputs, low.aliases)
+    tensors = [{"tensor": r.key, "name": model.tensors[r.key].name, "offset": offsets[r.key], "bytes": r.size,
+                "first": r.first, "last": r.last} for r in ranges.values()]
+    return {"bytes": total, "steps": [f"{s.opcode} #{s.op_index}" for s in low.steps], "tensors": tensors}
+
+
+def memory_plan(model) -> dict:
+    """The aot planner's placement for a picture, without generating code (analyze --plot);
+    model_library records the same plan in its summary ("memory_plan")."""
     if not isinstance(model, TfliteModel):
         model = read_tflite(model)
     low = lowering.lower(model)
     steps_io = [(s.inputs, s.outputs) for s in low.steps]
     offsets, total = planner.plan(low.act_tensors, steps_io, model.inputs, model.outputs, low.aliases)
-    ranges = live_ranges(low.act_tensors, steps_io, model.inputs, model.outputs, low.aliases)
-    tensors = [{"tensor": r.key, "name": model.tensors[r.key].name, "offset": offsets[r.key], "bytes": r.size,
-                "first": r.first, "last": r.last} for r in ranges.values()]
-    return {"bytes": total, "steps": [f"{s.opcode} #{s.op_index}" for s in low.steps], "tensors": tensors}
+    return _placement(model, low, offsets, total)
 
 
 def model_library(model, analysis=None, board=None, options=None) -> ModelLibrary:
@@ -79,6 +85,7 @@ def model_library(model, analysis=None, board=None, options=None) -> ModelLibrar
         "sparse_layers": low.sparse_layers,
         "steps": [{"op": s.opcode, "index": s.op_index, "kernel": s.kind, "macs": s.macs} for s in steps],
         "macs": sum(s.macs for s in steps),
+        "memory_plan": _placement(model, low, offsets, arena_bytes),
     }
     return ModelLibrary(files=files, build_flags=list(BUILD_FLAGS), lib_deps=[], activation_bytes=arena_bytes,
                         summary=summary, layers=tuple((s.op_index, s.opcode) for s in steps))
