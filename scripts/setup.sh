@@ -2,12 +2,22 @@
 # Set up tinyopt on a fresh Debian machine with Python 3.11: the Arm toolchain and QEMU
 # (for the emulated board), a virtual environment in .venv, and tinyopt with its pinned
 # Python dependencies. Safe to run again; it only installs what is missing.
+# --tests adds what only the test suite needs: PostgreSQL's server (the distributed-search
+# test starts a throw-away cluster of its own; no service is configured).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+TESTS=0
+for arg in "$@"; do
+  case "$arg" in
+    --tests) TESTS=1 ;;
+    *) echo "setup: unknown option $arg (known: --tests)" >&2; exit 2 ;;
+  esac
+done
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 APT_PACKAGES="gcc g++ gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib binutils-arm-none-eabi qemu-system-arm valgrind python3-venv"
+[ "$TESTS" -eq 0 ] || APT_PACKAGES="$APT_PACKAGES postgresql"
 missing=""
 for p in $APT_PACKAGES; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -18,9 +18,13 @@ COMMANDS = {
     "generate": "Write a PlatformIO firmware project (TFLM or AOT backend) for a board.",
     "flash": "Build and upload a generated project (or start the emulated board).",
     "measure": "Measure latency and check outputs on the device over serial.",
+    "search": "Find the fastest/smallest optimized model within an accuracy/latency/memory budget.",
     "boards": "List the supported boards and their budgets.",
     "doctor": "Check that the installed tools and versions agree.",
 }
+
+# Commands that live in a package of their own (default: tinyopt.commands.<name>)
+MODULES = {"search": "tinyopt.search.cli"}
 
 
 class LazyGroup(click.Group):
@@ -30,7 +34,7 @@ class LazyGroup(click.Group):
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
-        module = importlib.import_module(f"tinyopt.commands.{name}")
+        module = importlib.import_module(MODULES.get(name, f"tinyopt.commands.{name}"))
         return module.command
 
     def format_commands(self, ctx, formatter):

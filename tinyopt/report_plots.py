@@ -7,7 +7,7 @@ from pathlib import Path
 from tinyopt.errors import TinyoptError
 
 
-def _plt():
+def plt_module():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -23,7 +23,7 @@ def save_figure(fig, path: Path) -> Path:
         raise TinyoptError(f"cannot write {path}: {err.strerror}",
                            "check the directory exists and is writable") from None
     finally:
-        _plt().close(fig)
+        plt_module().close(fig)
     return path
 
 
@@ -35,7 +35,7 @@ def _short(name: str | None, limit: int = 18) -> str:
 def plot_layers(layers: list[dict], path, title: str, emulated: bool) -> Path:
     """Cycles per layer next to MACs per layer, both as a share of their total: a layer whose
     time share is far above its work share is where the kernels are weakest."""
-    plt = _plt()
+    plt = plt_module()
     labels = [f"#{r['index']} {r['op'].replace('_2D', '').replace('FULLY_CONNECTED', 'FC')}\n{_short(r['layer'])}"
               for r in layers]
     cycles = [r["cycles"] for r in layers]
@@ -66,7 +66,7 @@ def plot_memory(plan: dict, path, title: str, tflm_arena: int | None = None,
                 tflm_head: int | None = None) -> Path:
     """The activation buffer over the operator sequence: each tensor a rectangle at its offset
     (height = bytes) over its live range (steps), with TFLM's arena drawn for comparison."""
-    plt = _plt()
+    plt = plt_module()
     from matplotlib.patches import Rectangle
     steps = plan["steps"]
     n = len(steps)

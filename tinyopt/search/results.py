@@ -3,7 +3,6 @@ best trial within the budget, written as OUT/report.json, OUT/report.md and OUT/
 and the chosen model exported to OUT/chosen/ (Keras model, .tflite, PlatformIO project)."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -156,14 +155,7 @@ def export_chosen(report: dict, cfg: SearchConfig, out: Path, rerun=None) -> Pat
 
 def _repoint(project: Path, tflite: Path) -> None:
     """The project records its model's path (measure reads it): make it the exported one."""
-    try:
-        from tinyopt.codegen.manifest import ProjectManifest
-    except ImportError:       # before the manifest module: the metadata file itself
-        from tinyopt.codegen.project import METADATA
-        meta = json.loads((project / METADATA).read_text())
-        meta["model"]["source"] = str(tflite.resolve())
-        (project / METADATA).write_text(json.dumps(meta, indent=2) + "\n")
-        return
+    from tinyopt.codegen.manifest import ProjectManifest
     ProjectManifest.load(project).with_model_source(tflite.resolve()).save(project)
 
 
@@ -237,9 +229,8 @@ def write_plot(report: dict, out: Path) -> Path | None:
     rows = [r for r in report["trials"] if r.get("cycles") is not None and r.get("accuracy") is not None]
     if not rows:
         return None
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from tinyopt.report_plots import plt_module, save_figure
+    plt = plt_module()
     front = set(report["pareto"])
     chosen = (report.get("chosen") or {}).get("number")
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
@@ -266,10 +257,7 @@ def write_plot(report: dict, out: Path) -> Path | None:
     fig.suptitle(f"tinyopt search on {report['board']}: green = within budget, outlined = Pareto front; "
                  f"cycles on {report['measured_on'].split(':')[0]}", fontsize=9)
     fig.tight_layout()
-    path = out / "pareto.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "pareto.png")
 
 
 def write(report: dict, out: Path) -> None:

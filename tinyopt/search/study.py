@@ -8,6 +8,7 @@ by the storage once, so no two workers run the same trial; when two workers ask 
 N-th trial at once, the one with the higher number stands down."""
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -65,7 +66,6 @@ def _constraints_func(frozen):
 
 def _sampler(seed: int, worker: bool):
     o = storage_mod.optuna()
-    import os
     # Workers get their own stream, or two of them would propose the same points.
     s = seed if not worker else seed + 1 + os.getpid() % 100000
     import warnings
@@ -180,14 +180,17 @@ def run_search(cfg: SearchConfig, out: Path, *, storage: str | None = None, stud
         before = set(progress.task_ids) if progress is not None else set()
         try:
             figures = run_trial(cfg, params, folder, progress)
-        except TinyoptError as err:
-            trial.set_user_attr("error", err.one_line().removeprefix("error: "))
+        except Exception as err:   # one configuration failing must not end the study
+            if not isinstance(err, TinyoptError) and os.environ.get("TINYOPT_DEBUG"):
+                raise
+            why = _trial_error(err)
+            trial.set_user_attr("error", why)
             study.tell(trial, state=S.FAIL)
             ran.append(trial.number)
             _drop_tasks(progress, before)
             advance()
             if on_trial:
-                on_trial(trial.number, params, None, err.one_line())
+                on_trial(trial.number, params, None, why)
             continue
         _drop_tasks(progress, before)
         trial.set_user_attr("figures", figures)
@@ -211,6 +214,15 @@ def run_search(cfg: SearchConfig, out: Path, *, storage: str | None = None, stud
             advance()
     advance()
     return study, ran
+
+
+def _trial_error(err: Exception) -> str:
+    """One line for the report: the user's kind of error as it is, a bug of ours marked so."""
+    if isinstance(err, TinyoptError):
+        return err.one_line().removeprefix("error: ")
+    first = (str(err).strip().splitlines() or [""])[0][:300]
+    return (f"internal error: {type(err).__name__}: {first} (rerun the trial's configuration with "
+            f"`tinyopt build` and TINYOPT_DEBUG=1 for a traceback, and report it)")
 
 
 def _drop_tasks(progress, before: set) -> None:
