@@ -206,6 +206,17 @@ CASES = {
     "depthwise_c4_mult2": lambda: depthwise(44, hw=(6, 5), cin=4, mult=2),
     "fc_4_rows_odd_depth": lambda: fully_connected(45, k=37, n=8, act="RELU"),
     "fc_4_rows_per_channel": lambda: fully_connected(46, k=64, n=12, per_channel=True),
+    # the DSP matrix-product conv (zero-point padded patches, 1x1 in place) and the depthwise
+    # border path: one input channel with a tall kernel (kws' first layer), an odd last
+    # pixel of a row with K not a multiple of 4, 1x1 stride 2 with an odd row, depthwise
+    # on a 5-wide map (more border than interior), SAME padding on one side only
+    "conv_10x4_s2_c1_borders": lambda: conv(47, hw=(15, 10), cin=1, cout=8, k=(10, 4), stride=(2, 2), act="RELU"),
+    "conv_3x3_s1_odd_width_k27": lambda: conv(48, hw=(7, 9), cin=3, cout=6, act="RELU6"),
+    "conv_1x1_s2_same_odd_row": lambda: conv(49, hw=(7, 9), k=(1, 1), stride=(2, 2), cin=8, cout=4),
+    "conv_5x5_s1_c4_wide_borders": lambda: conv(50, hw=(6, 7), cin=4, cout=2, k=(5, 5)),
+    "depthwise_c8_narrow_w5_relu": lambda: depthwise(51, hw=(9, 5), cin=8, act="RELU"),
+    "depthwise_c4_s2_same_one_sided": lambda: depthwise(52, hw=(8, 9), cin=4, stride=(2, 2)),
+    "depthwise_c12_3x3_valid": lambda: depthwise(53, hw=(6, 7), cin=12, padding="VALID"),
 }
 # the cases above run on the emulated cores too (tests/test_aot_kernels_cores.py)
 KERNEL_CASES = ["conv_same_stride2_relu6_perchannel", "conv_1x1_stride2_valid", "conv_valid_dilation2",
@@ -253,3 +264,34 @@ def test_operator_bit_exact_without_bias_folding(name, tmp_path, monkeypatch):
     from tinyopt.codegen.aot import lowering
     monkeypatch.setattr(lowering.Lowerer, "folded", lambda self, *args: None)
     check_bit_exact(CASES[name](), tmp_path, samples=20, sanitize=name.endswith(("sparse_75", "dilation")))
+
+
+def test_one_step_requantization_matches_tflm(tmp_path):
+    """to_mbqm_rs (one 64-bit rounding, used where 2^30 < m < 2^31 and shift <= -2) against
+    to_mbqm (TFLM's two roundings) over random and extreme accumulators and every shift."""
+    import subprocess
+
+    from tinyopt.codegen.render import render
+    (tmp_path / "tinyopt_aot_math.h").write_text(render("aot/tinyopt_aot_math.h.j2", model_name="t"))
+    (tmp_path / "t.c").write_text(r"""
+#include <stdio.h>
+#include "tinyopt_aot_math.h"
+static uint32_t s = 2463534242u;
+static uint32_t rnd(void) { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return s; }
+int main(void) {
+  const int32_t edge[] = {INT32_MIN, INT32_MIN + 1, INT32_MAX, -1, 0, 1, -2, 2};
+  long bad = 0;
+  for (long i = 0; i < 3000000; ++i) {
+    int32_t a = (int32_t)rnd() >> (rnd() % 31);
+    const int32_t m = (int32_t)((1u << 30) + 1u + rnd() % ((1u << 30) - 1u));
+    const int e = 2 + (int)(rnd() % 30);
+    if (i % 10 == 0) a = edge[i / 10 % 8];
+    bad += to_mbqm_rs(a, m, e - 2) != to_mbqm(a, m, -e);
+  }
+  printf("%ld\n", bad);
+  return 0;
+}
+""")
+    subprocess.run(["cc", "-O2", "-std=c99", "-Wall", "-Werror", "-o", str(tmp_path / "t"), str(tmp_path / "t.c")],
+                   check=True)
+    assert subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout.strip() == "0"

@@ -119,13 +119,20 @@ class Lowerer:
             raise unsupported(op, f"fused activation {act}") from None
 
     def multipliers(self, prefix: str, pairs: list[tuple[int, int]], p: dict) -> None:
-        """Per-channel multipliers, or one constant when all channels agree."""
+        """Per-channel multipliers, or one constant when all channels agree. When every
+        multiplier lies strictly between 2^30 and 2^31 and every shift is <= -2, the kernels
+        requantize with to_mbqm_rs (one rounding step, same result), and the shift table
+        holds s = -shift - 2 instead (p["rq_fast"])."""
+        fast = all((1 << 30) < m < (1 << 31) and s <= -2 for m, s in pairs)
+        p["rq_fast"] = fast
+        if fast:
+            pairs = [(m, -s - 2) for m, s in pairs]
         if len(set(pairs)) == 1:
             p["mult"], p["shift"] = pairs[0]
             p["per_channel"] = False
         else:
             p["mult"] = self.const(prefix + "_mult", "int32_t", [m for m, _ in pairs])
-            p["shift"] = self.const(prefix + "_shift", "int32_t", [s for _, s in pairs])
+            p["shift"] = self.const(prefix + ("_rs" if fast else "_shift"), "int32_t", [s for _, s in pairs])
             p["per_channel"] = True
             self.out.other_const_bytes += 8 * len(pairs)
 
