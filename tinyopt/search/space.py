@@ -44,6 +44,23 @@ def suggest(trial, backends) -> dict:
     return p
 
 
+def random_params(backends, seed: int) -> dict:
+    """A point drawn uniformly from the space (for when the sampler only repeats itself)."""
+    import random
+    r = random.Random(seed)
+    p = {"backend": r.choice(list(backends)), "channels_mode": r.choice(["global", "per_stage"])}
+    if p["channels_mode"] == "global":
+        p["channels"] = r.choice(CHANNELS)
+    else:
+        p["channels_early"], p["channels_late"] = r.choice(CHANNELS), r.choice(CHANNELS)
+    p["sparsity"] = r.choice(SPARSITY)
+    if p["sparsity"] == "unstructured":
+        p["prune"] = r.choice(PRUNE)
+    p["cluster"] = r.choice(CLUSTERS)
+    p["qat"] = r.choice([False, True])
+    return p
+
+
 def channels_of(params: dict):
     if params.get("channels_mode") == "per_stage":
         return (float(params["channels_early"]), float(params["channels_late"]))

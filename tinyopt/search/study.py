@@ -3,9 +3,10 @@ the budget as constraints) whose trials each run the real pipeline (trial.py).
 
 Counting: the study holds N trials that ran (complete, or failed on their own account).
 Trials interrupted by a dead process and trials a worker started after N were reached
-("surplus") do not count and are never reported as results. A trial number is assigned
-by the storage once, so no two workers run the same trial; when two workers ask for the
-N-th trial at once, the one with the higher number stands down."""
+("surplus") do not count and are never reported as results; nor do repeats of a finished
+configuration, whose known result the sampler is told instead of running it again. A trial
+number is assigned by the storage once, so no two workers run the same trial; when two
+workers ask for the N-th trial at once, the one with the higher number stands down."""
 from __future__ import annotations
 
 import os
@@ -39,7 +40,7 @@ def counted(study) -> list:
     S = _states()
     out = []
     for t in study.get_trials(deepcopy=False):
-        if t.user_attrs.get("surplus") or t.user_attrs.get("interrupted"):
+        if t.user_attrs.get("surplus") or t.user_attrs.get("interrupted") or "duplicate_of" in t.user_attrs:
             continue
         if t.state in (S.COMPLETE, S.RUNNING) or (t.state == S.FAIL and "error" in t.user_attrs):
             out.append(t)
@@ -161,6 +162,7 @@ def run_search(cfg: SearchConfig, out: Path, *, storage: str | None = None, stud
             progress.update(bar, completed=min(cfg.trials, finished))
 
     advance()
+    repeats = 0
     while len(counted(study)) < cfg.trials:
         _queue_next_start(study, cfg)
         trial = study.ask()
@@ -171,6 +173,22 @@ def run_search(cfg: SearchConfig, out: Path, *, storage: str | None = None, stud
             study.tell(trial, state=S.FAIL)
             break
         params = space.suggest(trial, cfg.backends)
+        twin = _completed_twin(study, trial)
+        if twin is not None:
+            # The sampler proposed a configuration that already ran (categorical spaces make
+            # TPE do so): tell it the known result at no cost, do not count it, ask again.
+            trial.set_user_attr("duplicate_of", twin.number)
+            if twin.state == S.COMPLETE:
+                study.tell(trial, twin.values)
+            else:
+                study.tell(trial, state=S.FAIL)
+            repeats += 1
+            if repeats >= MAX_REPEATS:   # the sampler is stuck on known points: a fresh one
+                study.enqueue_trial(space.random_params(cfg.backends, seed=cfg.seed + trial.number),
+                                    user_attrs={"role": "random"})
+                repeats = 0
+            continue
+        repeats = 0
         role = trial.user_attrs.get("role", "sampled")
         folder = out / "trials" / f"{trial.number:04d}"
         if folder.exists():
@@ -214,6 +232,18 @@ def run_search(cfg: SearchConfig, out: Path, *, storage: str | None = None, stud
             advance()
     advance()
     return study, ran
+
+
+MAX_REPEATS = 8
+
+
+def _completed_twin(study, trial):
+    """A finished, counted trial (complete, or failed on its own account) with exactly
+    TRIAL's parameters, if any."""
+    for t in counted(study):
+        if t.number != trial.number and t.state != _states().RUNNING and t.params == trial.params:
+            return t
+    return None
 
 
 def _trial_error(err: Exception) -> str:
