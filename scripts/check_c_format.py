@@ -47,7 +47,7 @@ def generated_files(work: Path) -> list[Path]:
     sys.path.insert(0, str(ROOT / "tests"))
     from tiny_models import tiny_cnn  # a small int8 model the tests build too
 
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     model = tiny_cnn()
     files = []
     for board in BOARDS:

@@ -319,7 +319,7 @@ def check(board_name: str, backend: str, model: Path, workdir: Path) -> tuple[st
     tflm_source = board.tflm.get("source", "arduino-library")
     kernels = board.tflm.get("kernels", "reference")
 
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     from tinyopt.errors import TinyoptError
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -247,7 +247,7 @@ def check(board_name: str, backend: str, model: Path, workdir: Path) -> tuple[st
     as platform-espressif32 6.9.0 does. Returns (status, reason): status is "configured",
     "failed" or "skipped" (trees or tools absent); reason is one line."""
     from tinyopt.boards import load_board
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     from tinyopt.errors import TinyoptError
 
     missing = missing_trees(backend)

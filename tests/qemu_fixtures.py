@@ -25,7 +25,7 @@ def built_project(folder: Path, model: str = "ad01_int8.tflite", backend: str = 
     require_emulator()
     from tinyopt import platformio
     from tinyopt.boards import load_board
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     project = generate(mlperf_model(model), "qemu-m4", backend=backend, out=folder / "project")
     platformio.build(project.path, load_board("qemu-m4"))
     return project.path

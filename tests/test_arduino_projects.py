@@ -16,7 +16,7 @@ from tiny_models import tiny_cnn
 
 from tinyopt.analysis.fit import check_fit
 from tinyopt.boards import load_board
-from tinyopt.codegen.project import generate
+from tinyopt.codegen.generate import generate
 
 STUBS = Path(__file__).parent / "stubs"
 GCC = shutil.which("arm-none-eabi-gcc")

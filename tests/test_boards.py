@@ -67,7 +67,7 @@ def test_a_board_whose_glue_folder_does_not_exist_is_refused(tmp_path):
 def test_a_board_without_glue_still_analyzes_but_generates_nothing(tmp_path):
     import re as _re
 
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     from tinyopt.errors import TinyoptError
     text = _re.sub(r"\[glue\][^\[]*", "", (BOARDS_DIR / "pico.toml").read_text())
     (tmp_path / "fitonly.toml").write_text(text)

@@ -20,7 +20,7 @@ CORES = ["qemu-m0", "qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55"]
 
 
 def _run(model, board_name: str, backend: str, tmp_path):
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     require_emulator()
     board = load_board(board_name)
     project = generate(model, board, backend=backend, out=tmp_path / f"{board_name}-{backend}")

@@ -13,7 +13,7 @@ import yaml
 from tiny_models import tiny_cnn
 
 from tinyopt.boards import load_board
-from tinyopt.codegen.project import generate
+from tinyopt.codegen.generate import generate
 from tinyopt.errors import TinyoptError
 
 ESP_BOARDS = ["esp32", "esp32s3"]

@@ -11,7 +11,7 @@ import pytest
 from host_build import tflm_include_dirs, tflm_tree_from_env
 from tiny_models import tiny_cnn
 
-from tinyopt.codegen.project import generate
+from tinyopt.codegen.generate import generate
 
 CPUS = {"pico": ["-mcpu=cortex-m0plus"],
         "nano33ble": ["-mcpu=cortex-m4", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],

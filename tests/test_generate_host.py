@@ -15,7 +15,7 @@ from conftest import mlperf_model
 from host_build import build_host_firmware, tflm_tree_from_env
 from tiny_models import tiny_cnn
 
-from tinyopt.codegen.project import generate
+from tinyopt.codegen.generate import generate
 from tinyopt.serial_link import DeviceLink
 from tinyopt.tflm_runtime import Runner
 

@@ -16,7 +16,7 @@ from tiny_models import tiny_cnn
 from tinyopt.analysis import analyze
 from tinyopt.analysis.reader import read_tflite
 from tinyopt.boards import board_names, load_board
-from tinyopt.codegen.project import generate
+from tinyopt.codegen.generate import generate
 from tinyopt.errors import TinyoptError
 from tinyopt.tflm_runtime import Runner
 

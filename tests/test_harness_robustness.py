@@ -103,7 +103,7 @@ def test_cycle_count_over_many_counter_wraps(tmp_path):
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc not installed (Debian: build-essential)")
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     project = generate(mlperf_model("ad01_int8.tflite"), "qemu-m4", backend="aot", out=tmp_path / "fw")
     src, lib = project.path / "src", project.path / "lib/tinyopt_model"
     binary = tmp_path / "harness-counter32"

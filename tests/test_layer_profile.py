@@ -19,7 +19,7 @@ from tinyopt.serial_link import DeviceLink
 
 
 def _project(tmp_path, model, backend="aot", board="qemu-m4"):
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     require_emulator()
     b = load_board(board)
     project = generate(model, b, backend=backend, out=tmp_path / f"p-{backend}")

@@ -39,7 +39,7 @@ def test_every_emulated_board_is_one_platform_board_overridden_from_its_file():
 def test_generated_platformio_ini_carries_the_board_files_machine(tmp_path, name, demo_int8_tflite):
     from platformio.project.config import ProjectConfig
 
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     board = load_board(name)
     project = generate(demo_int8_tflite, name, backend="aot", out=tmp_path / "p")
     cfg = ProjectConfig(str(project.path / "platformio.ini"))
@@ -122,7 +122,7 @@ def test_measure_without_a_running_emulator_says_how_to_start_it(tmp_path):
 
 def test_tflm_project_without_tree_fails_clearly(tmp_path, monkeypatch):
     require_emulator()
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     monkeypatch.delenv("TINYOPT_TFLM_DIR", raising=False)
     project = generate(mlperf_model("ad01_int8.tflite"), "qemu-m4", backend="tflm", out=tmp_path / "p")
     from tinyopt.errors import TinyoptError

@@ -43,7 +43,7 @@ def _project_board(project: Path, board) -> Board:
         return board
     if board:
         return load_board(str(board))
-    from tinyopt.codegen.project import load_project
+    from tinyopt.codegen.generate import load_project
     return load_board(load_project(project).board)
 
 

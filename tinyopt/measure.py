@@ -153,7 +153,7 @@ def measure(project=None, board=None, port: str | None = None, runs: int | None 
     profiles each layer over that many inferences (`layers N%`)."""
     meta = None
     if project is not None:
-        from tinyopt.codegen.project import load_project
+        from tinyopt.codegen.generate import load_project
         project = Path(project).resolve()
         meta = load_project(project)
     if board is None:

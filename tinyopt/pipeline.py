@@ -104,7 +104,7 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
     from tinyopt import measure as measure_stage
     from tinyopt import platformio
     from tinyopt.analysis import analyze
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
 
     # convert (and optimize): a .tflite given as MODEL skips both
     steps.start("convert")

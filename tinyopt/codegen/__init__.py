@@ -1,2 +1,3 @@
-"""Code generation: a PlatformIO project (project.py) around a model library written by a
-backend (tflm.py: C array + TFLM interpreter; aot/: model compiled to plain C)."""
+"""Code generation: the generate stage (generate.py, with the templates' values from context.py)
+writes a PlatformIO project around a model library written by a backend (tflm.py: C array +
+TFLM interpreter; aot/: model compiled to plain C)."""

@@ -29,7 +29,7 @@ def command(model, board, backend, out, arena_placement, force, as_json):
       tinyopt generate model_int8.tflite --board nucleo_l4r5zi --backend aot -o fw/
       cd fw && pio run -t upload
     """
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     options = {"arena_placement": arena_placement} if arena_placement else {}
     project = generate(model, board, backend=backend, out=out, force=force, options=options)
     if as_json:

@@ -112,7 +112,7 @@ def export_chosen(report: dict, cfg: SearchConfig, out: Path, rerun=None) -> Pat
     """OUT/chosen/: the chosen trial's Keras model (optimized.keras), model_int8.tflite, its
     trial report, and a PlatformIO project for the target board, ready for `tinyopt flash`.
     RERUN(number, params, folder) reproduces a trial whose files are on another machine."""
-    from tinyopt.codegen.project import generate
+    from tinyopt.codegen.generate import generate
     chosen = report.get("chosen")
     if not chosen:
         return None

@@ -1,12 +1,12 @@
 """The generate stage: int8 .tflite + board -> a PlatformIO project (FirmwareProject).
 
-project.py owns everything but lib/tinyopt_model/, which the backend writes
-(backends.py), and the templates' values, which context.py builds:
-platformio.ini, src/ (harness, board glue, golden vector, quantization helpers),
-tinyopt_project.json (metadata read by flash/measure) and, on ESP-IDF boards, the CMake
-and component-manager files. Board glue comes from the board's glue folder in
-firmware_templates/: files at its top go to src/, files under its project/ folder
-mirror the project root; *.j2 files are rendered, others copied."""
+This module writes every file but lib/tinyopt_model/, which the backend writes (found
+through tinyopt/backends.py), from the values context.py builds: platformio.ini, src/
+(harness, board glue, golden vector, quantization helpers), tinyopt_project.json (the
+manifest flash/measure read) and, on ESP-IDF boards, the CMake and component-manager files.
+Board glue comes from the board's glue folder in firmware_templates/: files at its top go
+to src/, files under its project/ folder mirror the project root; *.j2 files are rendered,
+others copied."""
 from __future__ import annotations
 
 import hashlib
