@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from conftest import mlperf_model, run_tinyopt
+from conftest import assert_one_line_error, mlperf_model, run_tinyopt
 from qemu_fixtures import Relay, require_emulator
 
 from tinyopt import platformio
@@ -121,6 +121,53 @@ def test_build_with_layers_writes_the_table_and_both_pictures(tmp_path, demo_mod
     # identical windows on -icount: one line instead of a plot of identical dots
     assert not (out / "latency.png").exists()
     assert any("no latency plot" in n for n in report.get("notes", []))
+
+    # The same model again, side by side with the first build: the emulated firmware repeats
+    # to the tick, so every layer's ratio is 1 within a timer tick per profiled inference.
+    again = tmp_path / "again"
+    proc = run_tinyopt("build", "--board", "qemu-m4", "--backend", "aot", "--layers", "2", "--compare", out,
+                       "-o", again, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "side by side" in proc.stderr
+    compared = json.loads((again / "report.json").read_text())["measure"]["layers_compared"]
+    assert compared["reference_backend"] == "aot" and len(compared["rows"]) == len(layers)
+    assert all(abs(r["cycles"] - r["reference_cycles"]) <= 40 for r in compared["rows"]), compared["rows"]
+    assert "## Per layer, side by side" in (again / "report.md").read_text()
+
+
+def test_compare_is_refused_before_any_work(tmp_path):
+    """--compare without --layers, with a folder holding no report, or with a report that has no
+    per-layer profile: one line, exit 2, and no output folder."""
+    out = tmp_path / "out"
+    assert_one_line_error(run_tinyopt("build", "--board", "qemu-m4", "--compare", tmp_path, "-o", out),
+                          "--compare", "--layers")
+    assert_one_line_error(run_tinyopt("build", "--board", "qemu-m4", "--layers", "2", "--compare", tmp_path,
+                                      "-o", out), "no report.json")
+    (tmp_path / "report.json").write_text(json.dumps({"measure": {"cycles": {"median": 1}}}))
+    assert_one_line_error(run_tinyopt("build", "--board", "qemu-m4", "--layers", "2", "--compare", tmp_path,
+                                      "-o", out), "no per-layer profile")
+    (tmp_path / "report.json").write_text("{not json")
+    assert_one_line_error(run_tinyopt("build", "--board", "qemu-m4", "--layers", "2", "--compare", tmp_path,
+                                      "-o", out), "not readable")
+    assert not out.exists()
+
+
+def test_side_by_side_joins_on_the_operator_index_and_refuses_another_model():
+    from tinyopt.errors import TinyoptError
+    from tinyopt.layer_compare import side_by_side
+
+    def report(backend, layers, model_bytes=1000):
+        return {"backend": backend, "analysis": {"totals": {"model_bytes": model_bytes, "macs": 50}},
+                "measure": {"layers": [{"index": i, "op": op, "layer": None, "macs": 10, "cycles": c}
+                                       for i, op, c in layers]}}
+    aot = report("aot", [(0, "CONV_2D", 100.0), (2, "SOFTMAX", 10.0)])
+    tflm = report("tflm", [(0, "CONV_2D", 400.0), (1, "RESHAPE", 5.0), (2, "SOFTMAX", 20.0)])
+    c = side_by_side(aot, tflm, "ref")
+    assert [r["index"] for r in c["rows"]] == [0, 1, 2]
+    assert c["rows"][0]["ratio"] == 0.25 and c["rows"][1]["cycles"] is None and c["rows"][1]["ratio"] is None
+    assert c["cycles"] == 110 and c["reference_cycles"] == 425
+    with pytest.raises(TinyoptError, match="another model"):
+        side_by_side(aot, report("tflm", [(0, "CONV_2D", 1.0)], model_bytes=999), "ref")
 
 
 @pytest.mark.slow

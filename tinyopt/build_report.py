@@ -97,6 +97,9 @@ def _layer_lines(report: dict) -> list[str]:
                       "layer, measured on the device, is taken out of every layer."]
     if report.get("layers_plot"):
         lines += ["", f"![time and work per layer]({report['layers_plot']})"]
+    if m.get("layers_compared"):
+        from tinyopt.layer_compare import markdown_lines
+        lines += markdown_lines(m["layers_compared"])
     return lines
 
 

@@ -37,6 +37,7 @@ class BuildOptions:
     force: bool = False
     keep_running: bool = False
     layers: int = 0                     # > 0: also profile every layer over that many inferences
+    compare: str | None = None          # an earlier build's OUT: its per-layer profile side by side
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,13 @@ def run(options: BuildOptions, out, progress=None) -> BuildOutcome:
                            f"use --backend {' or '.join(board.backends)}")
     if options.optimize is not None:
         options.optimize.validate()
+    reference = None
+    if options.compare is not None:
+        from tinyopt.layer_compare import load_reference
+        if not options.layers:
+            raise TinyoptError("--compare puts per-layer profiles side by side, and this build profiles none",
+                               "add --layers N (e.g. --layers 3)")
+        reference = load_reference(options.compare)   # refused now, not after the build
     check_writable(out, options.force)
     report = new_report("build")
     report["board"] = {"name": board.name, "description": board.description, "emulated": board.emulated}
@@ -67,7 +75,7 @@ def run(options: BuildOptions, out, progress=None) -> BuildOutcome:
     measurement = None
     with staged_output(out, options.force) as stage:
         try:
-            measurement = _stages(options, board, stage, out.resolve(), report, steps)
+            measurement = _stages(options, board, stage, out.resolve(), report, steps, reference)
         except NotBuildableHere as nb:
             not_buildable = nb
             report["status"] = "generated; not built on this machine"
@@ -98,8 +106,10 @@ class _Steps:
             self.progress.update(self.task, status=text)
 
 
-def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, report: dict, steps: _Steps):
-    """Every stage into STAGE; returns the Measurement."""
+def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, report: dict, steps: _Steps,
+            reference: dict | None = None):
+    """Every stage into STAGE; returns the Measurement. REFERENCE: an earlier build's report
+    whose per-layer profile goes side by side with this one's."""
     from tinyopt import flash as flash_stage
     from tinyopt import measure as measure_stage
     from tinyopt import platformio
@@ -119,6 +129,9 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
     report["analysis"] = {"totals": analysis.totals.to_json(), "arena": analysis.arena.to_json(),
                           "fit": analysis.fit.to_json() if analysis.fit else None,
                           "audit": analysis.audit.to_json()}
+    if reference is not None:
+        from tinyopt.layer_compare import check_same_model
+        check_same_model(report, reference, options.compare)
     steps.done()
 
     steps.start("generate")
@@ -160,6 +173,9 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
                 model_path=tflite, inputs=_validation_inputs(options), layers=options.layers,
                 on_progress=lambda what, d, t: steps.status(f"measure: {what} {d}/{t}"))
         report["measure"] = m.to_json()
+        if reference is not None and m.layers:
+            from tinyopt.layer_compare import side_by_side
+            report["measure"]["layers_compared"] = side_by_side(report, reference, options.compare)
         steps.done()
     finally:
         if board.emulated and not options.keep_running:

@@ -30,12 +30,15 @@ from tinyopt.commands.keras_options import (
 @click.option("--layers", type=click.IntRange(0, 1000), default=0, show_default=True,
               help="Also time every layer on the device over this many inferences (try 5): a table, "
                    "report.json measure.layers and layers.png.")
+@click.option("--compare", type=click.Path(), default=None,
+              help="An earlier build's output folder (same model, e.g. the other --backend, built with "
+                   "--layers): its per-layer cycles side by side with this build's.")
 @click.option("--keep-running", is_flag=True, help="Emulated board: leave the emulator running at the end.")
 @click.option("-o", "--out", "out", type=click.Path(), required=True, help="Output directory.")
 @force_option
 @json_option
-def command(model, board, backend, data, port, runs, warmup, windows, count, layers, keep_running, out, force,
-            as_json, **kw):
+def command(model, board, backend, data, port, runs, warmup, windows, count, layers, compare, keep_running, out,
+            force, as_json, **kw):
     """Run every stage: (optimize) -> convert -> analyze -> generate -> build -> flash -> measure.
 
     MODEL is a .keras, .h5 or SavedModel directory, or an int8 .tflite (default: the bundled
@@ -47,16 +50,18 @@ def command(model, board, backend, data, port, runs, warmup, windows, count, lay
       tinyopt build --board qemu-m4 -o out/                   # demo model, emulated board
       tinyopt build --board qemu-m4 --backend tflm -o out/    # needs TINYOPT_TFLM_DIR
       tinyopt build --board qemu-m4 --layers 5 -o out/        # plus a per-layer profile
+      tinyopt build --board qemu-m4 --backend tflm --layers 3 -o out/tflm
+      tinyopt build --board qemu-m4 --backend aot --layers 3 --compare out/tflm -o out/aot
       tinyopt build model.keras --data d.npz --prune 0.75 --board esp32 -o out/
     """
-    from tinyopt.commands.measure import print_measurement
+    from tinyopt.commands.measure import print_measurement, print_side_by_side
     from tinyopt.pipeline import BuildOptions, run
     from tinyopt.progress import make_progress
     opts = make_optimize_options(kw)
     options = BuildOptions(board=board, backend=backend, model=model, data=data,
                            optimize=opts if opts.any else None, convert=make_convert_options(kw),
                            port=port, runs=runs, warmup=warmup, windows=windows, count=count,
-                           force=force, keep_running=keep_running, layers=layers)
+                           force=force, keep_running=keep_running, layers=layers, compare=compare)
     with make_progress() as progress:
         outcome = run(options, out, progress)
     report = outcome.report
@@ -69,4 +74,7 @@ def command(model, board, backend, data, port, runs, warmup, windows, count, lay
                       f"RAM {b.get('ram_bytes')} of {b.get('ram_max')} bytes")
     if outcome.measurement is not None:
         print_measurement(outcome.measurement)
+    compared = (report.get("measure") or {}).get("layers_compared")
+    if compared:
+        print_side_by_side(compared)
     console.print(f"  report: {outcome.out / 'report.md'}")

@@ -50,6 +50,23 @@ def print_layers(m) -> None:
                       f"timer overhead {o['cycles_per_event_pair']:.1f} cycles per layer, removed")
 
 
+def print_side_by_side(compared: dict) -> None:
+    from rich.table import Table
+    mine, ref = compared.get("backend") or "this build", compared.get("reference_backend") or "reference"
+    table = Table(title=f"per layer, side by side with {compared['reference']} ({ref})", title_justify="left",
+                  box=None, pad_edge=False)
+    for col, justify in (("#", "right"), ("op", "left"), ("layer", "left"), ("MACs", "right"),
+                         (f"{mine} cycles", "right"), (f"{ref} cycles", "right"), ("ratio", "right")):
+        table.add_column(col, justify=justify)
+    rows = compared["rows"] + [{"index": "", "op": "total", "layer": "", "macs": None, "cycles": compared["cycles"],
+                                "reference_cycles": compared["reference_cycles"], "ratio": compared["ratio"]}]
+    for r in rows:
+        table.add_row(str(r["index"]), r["op"], r["layer"] or "", f"{r['macs']:,}" if r["macs"] is not None else "",
+                      *(f"{v:,.0f}" if v is not None else "–" for v in (r["cycles"], r["reference_cycles"])),
+                      f"{r['ratio']:.2f}x" if r["ratio"] is not None else "–")
+    console.print(table)
+
+
 @click.command("measure")
 @click.argument("project", required=False, type=click.Path(file_okay=False, exists=True))
 @click.option("--board", default=None, help="Board name (default: the project's).")
