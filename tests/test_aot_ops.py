@@ -217,6 +217,10 @@ CASES = {
     "depthwise_c8_narrow_w5_relu": lambda: depthwise(51, hw=(9, 5), cin=8, act="RELU"),
     "depthwise_c4_s2_same_one_sided": lambda: depthwise(52, hw=(8, 9), cin=4, stride=(2, 2)),
     "depthwise_c12_3x3_valid": lambda: depthwise(53, hw=(6, 7), cin=12, padding="VALID"),
+    # rows too wide for the padded row buffer (border path) and windows too large for the
+    # patch (row-wise path)
+    "depthwise_c20_wide_border_path": lambda: depthwise(54, hw=(5, 40), cin=20, act="RELU6"),
+    "conv_3x3_c72_row_path": lambda: conv(55, hw=(5, 6), cin=72, cout=4),
 }
 # the cases above run on the emulated cores too (tests/test_aot_kernels_cores.py)
 KERNEL_CASES = ["conv_same_stride2_relu6_perchannel", "conv_1x1_stride2_valid", "conv_valid_dilation2",
