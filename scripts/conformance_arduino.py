@@ -39,6 +39,8 @@ a missing blob:
                              kissfft): github:tensorflow/tflite-micro with its downloads, e.g.
                              third_party/ copied from github:espressif/esp-tflite-micro (both
                              flatbuffers 25); tflm backend of teensy41, nucleo_l4r5zi, pico.
+                             The CMSIS-NN boards need its kernels/cmsis_nn/ (esp-tflite-micro
+                             has none: they skip).
   TINYOPT_CMSIS_NN_DIR       github:ARM-software/CMSIS-NN at the commit the TFLM tree's
                              tensorflow/lite/micro/tools/make/ext_libs/cmsis_nn_download.sh
                              names (tflm backend of teensy41 and nucleo_l4r5zi).
@@ -276,6 +278,9 @@ def _requirements(board: str, backend: str, tflm_source: str, kernels: str) -> l
         if tflm_source == "tree":
             reqs.append(("TINYOPT_TFLM_DIR", "tensorflow/lite/micro/micro_interpreter.h", None))
             if kernels == "cmsis-nn":
+                # tinyopt_tflm.py stops the build on a tree without TFLM's CMSIS-NN kernels
+                # (esp-tflite-micro): compiling the reference ones instead would pass falsely
+                reqs.append(("TINYOPT_TFLM_DIR", "tensorflow/lite/micro/kernels/cmsis_nn", None))
                 reqs.append(("TINYOPT_CMSIS_NN_DIR", "Include/arm_nnfunctions.h", None))
         else:
             reqs.append(("TINYOPT_TFLM_ARDUINO_DIR", "src/TensorFlowLite.h", None))

@@ -52,3 +52,17 @@ def test_missing_tree_skips_naming_its_variable(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     status, reason = conformance.precheck("nano33ble", "aot")
     assert status == "skipped" and "TINYOPT_ARDUINO_MBED_DIR" in reason
+
+
+def test_cmsis_nn_board_skips_a_tflm_tree_without_cmsis_nn_kernels(monkeypatch, tmp_path):
+    # esp-tflite-micro has no kernels/cmsis_nn/: the generated tinyopt_tflm.py stops the build
+    # there, so the check must not compile the reference kernels instead and pass
+    (tmp_path / "teensy4").mkdir()
+    (tmp_path / "teensy4" / "Arduino.h").touch()
+    micro = tmp_path / "tflm" / "tensorflow" / "lite" / "micro"
+    micro.mkdir(parents=True)
+    (micro / "micro_interpreter.h").touch()
+    monkeypatch.setenv("TINYOPT_TEENSY_CORES_DIR", str(tmp_path))
+    monkeypatch.setenv("TINYOPT_TFLM_DIR", str(tmp_path / "tflm"))
+    status, reason = conformance.precheck("teensy41", "tflm")
+    assert status == "skipped" and "kernels/cmsis_nn" in reason, reason
