@@ -93,13 +93,19 @@ def optimize_model(original, data: Dataset, options: OptimizeOptions, progress=N
                            learning_rate=options.learning_rate * lr_scale,
                            callbacks=list(extra_callbacks) + bar, loss=loss)
 
+    def settle(model):
+        """The plain model after a tuning step: BatchNorm statistics re-estimated."""
+        training.recalibrate_batch_norm(model, data.x_train)
+        return model
+
     model = fresh_copy(original)
     pruned, clustered, dense, notes = [], [], set(), []
     channel_summary = None
     if options.wants_channels:
         model, channel_summary = channel_pruning.prune_iteratively(
             model, channel_pruning.parse_channels(options.channels), criterion=options.channels_norm,
-            steps=channel_pruning.default_steps(options.channels), fine_tune=lambda m, what: tune(m, what))
+            steps=channel_pruning.default_steps(options.channels),
+            fine_tune=lambda m, what: (tune(m, what), settle(m)))
     if options.wants_pruning:
         pattern = prune.parse_pattern(options.prune_pattern)
         # Reach the target one epoch before the end, so the last epoch trains at full sparsity.
@@ -110,12 +116,12 @@ def optimize_model(original, data: Dataset, options: OptimizeOptions, progress=N
             raise TinyoptError("no layer of this model can be pruned by tfmot",
                                "pruning applies to Conv2D, DepthwiseConv2D and Dense layers")
         tune(model, f"pruning to {options.prune_pattern or options.prune}", prune.callbacks())
-        model = prune.strip(model)
+        model = settle(prune.strip(model))
     if options.cluster:
         model, clustered, left = cluster.wrap_for_clustering(model, options.cluster, bool(pruned))
         dense.update(left)
         tune(model, f"clustering to {options.cluster} centroids", lr_scale=0.5)
-        model = cluster.strip(model)
+        model = settle(cluster.strip(model))
     scheme = None
     if options.qat:
         scheme = qat.scheme_name(bool(pruned), bool(clustered))

@@ -34,3 +34,37 @@ def fine_tune(model, data: Dataset, targets: np.ndarray | None, *, epochs: int, 
 
 def steps_per_epoch(samples: int, batch_size: int) -> int:
     return max(1, math.ceil(samples / batch_size))
+
+
+RECALIBRATION_SAMPLES = 2048
+RECALIBRATION_BATCH = 256
+
+
+def recalibrate_batch_norm(model, x_train: np.ndarray) -> int:
+    """Re-estimate every BatchNormalization layer's moving mean and variance on the training
+    inputs; returns how many layers it touched. Fine-tuning moves the batch statistics (most of
+    all when channels were removed upstream), but the moving averages follow with momentum 0.99,
+    so after a few hundred steps the model in inference mode still normalises with the old
+    network's statistics (ResNet-8 at 50 % channels: top-1 agreement with the teacher 77 % in
+    training mode, 0 % in inference mode, 77 % after this). For a plain Keras model only (not
+    wrapped by tfmot): forward passes in training mode, dropout off, momentum set so that the
+    moving values become the mean over the batches."""
+    layers = [layer for layer in model.layers if type(layer).__name__ == "BatchNormalization"]
+    if not layers:
+        return 0
+    dropouts = [layer for layer in model.layers if isinstance(getattr(layer, "rate", None), float)]
+    saved = [(layer.momentum) for layer in layers], [(layer.rate) for layer in dropouts]
+    x = as_model_input(x_train[:RECALIBRATION_SAMPLES], model)
+    try:
+        for layer in dropouts:
+            layer.rate = 0.0
+        for k, start in enumerate(range(0, len(x), RECALIBRATION_BATCH)):
+            for layer in layers:
+                layer.momentum = k / (k + 1.0)       # k = 0: the first batch's statistics
+            model(x[start:start + RECALIBRATION_BATCH], training=True)
+    finally:
+        for layer, m in zip(layers, saved[0]):
+            layer.momentum = m
+        for layer, r in zip(dropouts, saved[1]):
+            layer.rate = r
+    return len(layers)
