@@ -225,7 +225,20 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _staircase(rows: list[dict], key: str) -> list[dict]:
+    """The trials no other beats on both accuracy and KEY (this panel's own 2-D front), by KEY."""
+    best, front = float("-inf"), []
+    for r in sorted(rows, key=lambda r: (r[key], -r["accuracy"])):
+        if r["accuracy"] > best:
+            front.append(r)
+            best = r["accuracy"]
+    return front
+
+
 def write_plot(report: dict, out: Path) -> Path | None:
+    """accuracy against cycles, flash and RAM, one panel each: every trial (green within the
+    budget), the 4-objective Pareto front outlined, each panel's own accuracy-vs-cost front as a
+    staircase, the dense baseline as a square and the chosen trial as a star."""
     rows = [r for r in report["trials"] if r.get("cycles") is not None and r.get("accuracy") is not None]
     if not rows:
         return None
@@ -233,29 +246,36 @@ def write_plot(report: dict, out: Path) -> Path | None:
     plt = plt_module()
     front = set(report["pareto"])
     chosen = (report.get("chosen") or {}).get("number")
+    base = (report.get("baseline") or {}).get("trial")
+    where = report["measured_on"].split(" (")[0]
+    emulated = "emulated" in report["measured_on"] or "stand-in" in report["measured_on"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, key, label in zip(axes, ("cycles", "flash_bytes", "ram_bytes"),
                               ("cycles per inference", "flash (bytes)", "RAM (bytes)")):
         for r in rows:
             color = "tab:green" if r.get("feasible") else "tab:gray"
             ax.scatter(r[key], r["accuracy"], c=color, s=60 if r["number"] in front else 25,
+                       marker="s" if r["number"] == base else "o",
                        edgecolors="black" if r["number"] in front else "none", zorder=3)
             ax.annotate(str(r["number"]), (r[key], r["accuracy"]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
-        fr = sorted((r for r in rows if r["number"] in front), key=lambda r: r[key])
-        ax.plot([r[key] for r in fr], [r["accuracy"] for r in fr], "k--", lw=0.8, alpha=0.6)
+        stairs = _staircase(rows, key)
+        ax.step([r[key] for r in stairs], [r["accuracy"] for r in stairs], where="post", color="black", lw=0.8,
+                alpha=0.6, label="best accuracy for the cost")
         if chosen is not None:
             c = next(r for r in rows if r["number"] == chosen)
             ax.scatter(c[key], c["accuracy"], marker="*", s=250, c="tab:red", zorder=4, label="chosen")
-            ax.legend(loc="lower right")
         b = report.get("baseline")
         if b:
-            ax.axhline(b["accuracy"] - report["budget"]["max_accuracy_drop"], color="tab:red", lw=0.8, ls=":")
-        ax.set_xlabel(label + (f"\n[{report['measured_on'].split(' (')[0]}]" if key == "cycles" else ""))
+            ax.axhline(b["accuracy"] - report["budget"]["max_accuracy_drop"], color="tab:red", lw=0.8, ls=":",
+                       label="accuracy budget")
+        ax.legend(loc="lower right", fontsize=7)
+        ax.set_xlabel(label + (f"\n[{where}{', emulated' if emulated else ''}]" if key == "cycles" else ""))
         ax.set_ylabel("accuracy %")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"tinyopt search on {report['board']}: green = within budget, outlined = Pareto front; "
-                 f"cycles on {report['measured_on'].split(':')[0]}", fontsize=9)
+    fig.suptitle(f"tinyopt search on {report['board']} ({len(rows)} trials): green = within budget, outlined = "
+                 f"Pareto front of accuracy, cycles, flash and RAM, square = dense int8; cycles measured on "
+                 f"{where}{' (emulated)' if emulated else ''}", fontsize=9)
     fig.tight_layout()
     return save_figure(fig, out / "pareto.png")
 
