@@ -67,6 +67,15 @@ def binary(seed, op, a_shape, b_shape, out_shape, act="NONE", const_b=False):
     return _two_inputs_via_split(g, a, b, y, a_shape, b_shape)
 
 
+def add_unequal_scales(seed, shape=(1, 4, 5, 8)):
+    """ADD of operands whose scales differ 9x: the smaller one's rescale takes the one-step
+    rounding (to_mbqm_rs), the larger one's the two-step form."""
+    g = GraphBuilder(seed)
+    a, b, y = g.act(shape, scale=0.09), g.act(shape, scale=0.01), g.act(shape, scale=0.1)
+    g.op("ADD", [a, b], [y], "AddOptions", fusedActivationFunction="RELU")
+    return _two_inputs_via_split(g, a, b, y, shape, shape)
+
+
 def _two_inputs_via_split(g, a, b, y, a_shape, b_shape):
     """Feed both operands from one model input: b = a requantized (or a MEAN of it)."""
     src = g.act(a_shape)
@@ -221,11 +230,13 @@ CASES = {
     # patch (row-wise path)
     "depthwise_c20_wide_border_path": lambda: depthwise(54, hw=(5, 40), cin=20, act="RELU6"),
     "conv_3x3_c72_row_path": lambda: conv(55, hw=(5, 6), cin=72, cout=4),
+    "add_unequal_scales": lambda: add_unequal_scales(56),
 }
 # the cases above run on the emulated cores too (tests/test_aot_kernels_cores.py)
 KERNEL_CASES = ["conv_same_stride2_relu6_perchannel", "conv_1x1_stride2_valid", "conv_valid_dilation2",
                 "conv_per_tensor_no_bias_5x3", "conv_sparse_75", "depthwise_same", "depthwise_mult2_stride2",
                 "depthwise_mult3_valid_dilation", "fc_per_tensor_relu", "fc_per_channel_batch2", "fc_sparse_80",
+                "add_same_shape_relu", "add_broadcast_channels", "mul_same_shape",
                 *[name for name in CASES if list(CASES).index(name) >= list(CASES).index("conv_3x3_s1_pairs_c16")]]
 
 
