@@ -231,6 +231,8 @@ CASES = {
     "depthwise_c20_wide_border_path": lambda: depthwise(54, hw=(5, 40), cin=20, act="RELU6"),
     "conv_3x3_c72_row_path": lambda: conv(55, hw=(5, 6), cin=72, cout=4),
     "add_unequal_scales": lambda: add_unequal_scales(56),
+    # fully connected with an input too long for the extended copy (word-wise path)
+    "fc_4_rows_long_input": lambda: fully_connected(57, k=1100, n=8, act="RELU"),
 }
 # the cases above run on the emulated cores too (tests/test_aot_kernels_cores.py)
 KERNEL_CASES = ["conv_same_stride2_relu6_perchannel", "conv_1x1_stride2_valid", "conv_valid_dilation2",
