@@ -75,23 +75,28 @@ def installed(tmp_path_factory, wheel) -> Path:
                              capture_output=True, text=True, check=True).stdout.strip()
     Path(purelib, "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q",
-                           str(wheel)], capture_output=True, text=True, timeout=300)
+                           str(wheel)], capture_output=True, text=True, timeout=300, env=_outside_env())
     if proc.returncode != 0 and "no such option: --python" in proc.stderr:
         pytest.skip("this pip cannot install into another environment (pip >= 22.3 needed)")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return venv
 
 
+def _outside_env() -> dict:
+    """The environment without what points Python at the source tree (a PYTHONPATH would make
+    pip see tinyopt as installed already, and the venv import the tree instead of the wheel)."""
+    return {k: v for k, v in os.environ.items() if k not in ("TINYOPT_HOME", "PYTHONPATH")}
+
+
 def _tinyopt(venv: Path, *args, cwd: Path, timeout=600) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("TINYOPT_HOME", "PYTHONPATH")}
     return subprocess.run([str(venv / "bin" / "tinyopt"), *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, env=env)
+                          text=True, timeout=timeout, cwd=cwd, env=_outside_env())
 
 
 def test_installed_wheel_runs_from_another_directory(installed, tmp_path):
     where = subprocess.run([installed / "bin" / "python", "-c",
                             "import tinyopt.paths as p; print(p.BOARDS_DIR)"],
-                           capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
+                           capture_output=True, text=True, check=True, cwd=tmp_path, env=_outside_env()).stdout.strip()
     assert "site-packages" in where and str(PROJECT_ROOT) not in where
     proc = _tinyopt(installed, "boards", "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
