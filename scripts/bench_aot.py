@@ -71,8 +71,10 @@ def default_models() -> list[tuple[str, Path]]:
 def mobilenet_model(folder: Path) -> Path:
     """A MobileNet-class model made here: Keras MobileNetV1 alpha=0.25 at 96x96x3 (depthwise-separable
     blocks, stride-2 stages; Keras' own top, whose TFLite form the TFLM runtime aborts on, replaced by
-a 3x3 average pooling and a 2-class dense layer), random weights (seed 0), converted by tinyopt with
-    --calibrate-random. Cached under tinyopt's cache."""
+    a 3x3 average pooling and a 2-class dense layer), random weights (seed 0), converted by tinyopt with
+    --calibrate-random. The dense layer's bias starts at 0.01, not 0: the converter drops an all-zero
+    bias, and the tflite-micro runtime aborts (SIGABRT) on this model's bias-less FULLY_CONNECTED.
+    Cached under tinyopt's cache."""
     path = folder / "model_int8.tflite"
     if path.is_file():
         return path
@@ -81,7 +83,7 @@ a 3x3 average pooling and a 2-class dense layer), random weights (seed 0), conve
     code = ("import tinyopt, tf_keras as k, tensorflow as tf; tf.random.set_seed(0); "
             "b = k.applications.MobileNet(input_shape=(96, 96, 3), alpha=0.25, weights=None, include_top=False); "
             "m = k.Sequential([b, k.layers.AveragePooling2D(3), k.layers.Flatten(), "
-            "k.layers.Dense(2, activation='softmax')]); "
+            "k.layers.Dense(2, activation='softmax', bias_initializer=k.initializers.Constant(0.01))]); "
             f"m.save({str(folder / 'mobilenet.h5')!r})")
     subprocess.run(nice([sys.executable, "-c", code]), check=True, capture_output=True)
     subprocess.run(nice([sys.executable, "-m", "tinyopt", "convert", str(folder / "mobilenet.h5"),

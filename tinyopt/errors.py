@@ -30,7 +30,8 @@ class DamagedModel(TinyoptError):
 
 
 class NativeLoadError(DamagedModel):
-    """The TFLM runtime crashed or hung on a model: damaged in a way its tables do not show."""
+    """The TFLM runtime crashed or hung on a model whose tables read as valid: damaged in a way they
+    do not show, or an operator form the tflite-micro build aborts on."""
 
 
 class LinkError(TinyoptError):

@@ -54,9 +54,11 @@ def check_loads(model_bytes: bytes, arena_size: int | None = None) -> None:
         raise NativeLoadError(f"the TFLM runtime did not finish loading and running the model in "
                               f"{PROBE_TIMEOUT_S:.0f} s (a damaged flatbuffer, or a loop that never ends)",
                               "copy or convert the model again; `tinyopt analyze` shows its structure")
-    raise NativeLoadError(f"the TFLM runtime crashed on this model ({detail}): the flatbuffer is damaged "
-                          "in a way its tables do not show",
-                          "copy or convert the model again (re-run `tinyopt convert`)")
+    raise NativeLoadError(f"the TFLM runtime crashed on this model ({detail}): its tables read as valid, so "
+                          "either the flatbuffer is damaged in a way they do not show or it holds an operator "
+                          "form this tflite-micro build aborts on",
+                          "convert the model again (`tinyopt convert`); if a fresh conversion crashes too, "
+                          "report the model")
 
 
 def _ask(model_bytes: bytes, arena_size: int) -> dict:
