@@ -204,3 +204,20 @@ def test_two_workers_share_a_postgresql_study(tmp_path, postgres_url):
     assert (tmp_path / "a" / "chosen" / "model_int8.tflite").is_file()
     assert report["storage"] == "rdb"
     assert not (tmp_path / "a" / "study.journal").exists()
+
+
+def test_a_real_board_is_searched_on_the_emulated_core_of_its_cpu_class(tmp_path):
+    """No nano33ble is attached: cycles come from qemu-m4 (its Cortex-M4F class), flash and RAM
+    from `analyze` against the nano33ble board file, and chosen/ holds a nano33ble project."""
+    out = tmp_path / "nano"
+    proc = run_tinyopt("search", "--board", "nano33ble", "--epochs", "1", "--eval-samples", "120",
+                       "--trials", "2", "--max-accuracy-drop", "100", "-o", out, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["measured_on"].startswith("qemu-m4 (emulated core of nano33ble")
+    assert all(t["state"] == "COMPLETE" for t in report["trials"]), report["trials"]
+    ini = (out / "chosen" / "project" / "platformio.ini").read_text()
+    assert "board = nano33ble" in ini
+    from tinyopt.analysis import analyze
+    fit = analyze(out / "chosen" / "model_int8.tflite", "nano33ble").fit
+    assert report["chosen"]["flash_bytes"] == fit.flash_used and report["chosen"]["ram_bytes"] == fit.ram_used

@@ -94,6 +94,11 @@ def command(model, data, board, max_accuracy_drop, max_latency_ms, max_flash_kb,
         print_summary(report, out)
         return
     if report["chosen"] is None:
+        base_error = next((r.get("error") for r in report["trials"] if r.get("role") == "baseline"
+                           and r.get("error")), None)
+        if report.get("baseline") is None and base_error:
+            raise TinyoptError(f"the dense model itself did not get through the pipeline: {base_error}",
+                               "run `tinyopt build` with the same MODEL and board to see why")
         closest = [r for r in report["trials"] if r["number"] in report.get("closest", [])]
         text = "; ".join(f"trial {r['number']} ({r['describe']}): drop {r.get('accuracy_drop', 0):+.2f} pts, "
                          f"{r['cycles']:,.0f} cycles, flash {r['flash_bytes']:,} B, RAM {r['ram_bytes']:,} B"

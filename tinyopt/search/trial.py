@@ -112,7 +112,7 @@ def _figures(cfg: SearchConfig, report: dict, out: Path) -> dict:
     else:
         from tinyopt.analysis import analyze
         fit = analyze(out / "model" / "model_int8.tflite", cfg.board).fit
-        flash, ram = fit.flash.used, fit.ram.used
+        flash, ram = fit.flash_used, fit.ram_used
         memory_source = f"tinyopt analyze for {cfg.board} (model + arena + the board file's runtime)"
     return {"quality": quality_of(int8, cfg), "accuracy": int8.get("accuracy"),
             "agreement": int8.get("agreement"), "rmse": int8.get("rmse"),
