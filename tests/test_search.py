@@ -221,3 +221,9 @@ def test_a_real_board_is_searched_on_the_emulated_core_of_its_cpu_class(tmp_path
     from tinyopt.analysis import analyze
     fit = analyze(out / "chosen" / "model_int8.tflite", "nano33ble").fit
     assert report["chosen"]["flash_bytes"] == fit.flash_used and report["chosen"]["ram_bytes"] == fit.ram_used
+
+
+def test_a_latency_budget_needs_the_board_itself(tmp_path):
+    proc = run_tinyopt("search", "--board", "nano33ble", "--max-latency-ms", "5", "-o", tmp_path / "s")
+    assert_one_line_error(proc, "--max-latency-ms", "attached")
+    assert not (tmp_path / "s").exists()

@@ -130,6 +130,12 @@ def make_config(model, data, board_name, backend, max_accuracy_drop, max_latency
         raise TinyoptError("search needs --data for fine-tuning and validation",
                            "pass --data D.npz with x_train, x_val (labels optional)")
     measure_on, label, port = measurement_board(board, port)
+    if max_latency_ms is not None and measure_on != board.name:
+        # a budget in ms of the target board cannot be checked against another core's emulated time
+        raise TinyoptError(f"--max-latency-ms needs the latency of {board.name} itself, and no {board.name} is "
+                           f"attached (cycles would come from {measure_on}, emulated)",
+                           "attach the board (or pass --port), or drop --max-latency-ms: the search still "
+                           "minimises cycles on the emulated core")
     if "tflm" in backends and load_board(measure_on).emulated and not os.environ.get("TINYOPT_TFLM_DIR"):
         raise TinyoptError("the tflm backend on an emulated core needs a TFLM source tree",
                            "set TINYOPT_TFLM_DIR (e.g. a checkout of esp-tflite-micro) or use --backend aot")
