@@ -227,3 +227,27 @@ def test_a_latency_budget_needs_the_board_itself(tmp_path):
     proc = run_tinyopt("search", "--board", "nano33ble", "--max-latency-ms", "5", "-o", tmp_path / "s")
     assert_one_line_error(proc, "--max-latency-ms", "attached")
     assert not (tmp_path / "s").exists()
+
+
+def test_ctrl_c_says_how_to_continue(tmp_path):
+    out = tmp_path / "s"
+    args = ("search", *FAST, "--trials", "3", "--max-accuracy-drop", "100", "-o", out)
+    proc = subprocess.Popen([sys.executable, "-m", "tinyopt", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and not any(
+                t.state.name == "COMPLETE" for t in (_trials(out / "study.journal")
+                                                     if (out / "study.journal").exists() else [])):
+            assert proc.poll() is None
+            time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        _stop_leftover_emulators(out)
+    assert proc.returncode == 130, stderr[-2000:]
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "every finished trial is kept" in lines[0] and "--resume" in lines[0], stderr[-2000:]
+    assert "Traceback" not in stderr

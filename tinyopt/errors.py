@@ -20,6 +20,12 @@ class TinyoptError(Exception):
         return " ".join(text.split())
 
 
+class Interrupted(TinyoptError):
+    """The user stopped a long job (Ctrl-C) that can be continued; the hint says how."""
+
+    exit_code = 130
+
+
 class NotBuildableHere(TinyoptError):
     """The project is fine, but this machine cannot build it (a real board's PlatformIO
     platform or toolchain is not installed and the registry cannot be reached)."""

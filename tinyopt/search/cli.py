@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import click
 
 from tinyopt.commands.common import console, emit_json, json_option
-from tinyopt.errors import TinyoptError
+from tinyopt.errors import Interrupted, TinyoptError
 
 
 @click.command("search")
@@ -68,9 +69,15 @@ def command(model, data, board, max_accuracy_drop, max_latency_ms, max_flash_kb,
                       max_ram_kb, trials, epochs, seed, eval_samples, port)
     if not worker and is_url(storage) and not resume and not force:
         _refuse_existing_rdb(storage, study_name)
-    with make_progress() as progress:
-        study, ran = run_search(cfg, out, storage=storage, study_name=study_name, worker=worker,
-                                progress=progress)
+    try:
+        with make_progress() as progress:
+            study, ran = run_search(cfg, out, storage=storage, study_name=study_name, worker=worker,
+                                    progress=progress)
+    except KeyboardInterrupt:
+        where = "the study's storage" if is_url(storage) else str(Path(storage) if storage else out / JOURNAL)
+        again = " ".join(a for a in sys.argv[1:] if a not in ("--resume", "--force"))
+        raise Interrupted(f"search interrupted: every finished trial is kept in {where}; the trial that "
+                          "was running will run again", f"continue with: tinyopt {again} --resume") from None
     if worker:
         console.print(f"worker done: ran trials {', '.join(map(str, ran)) or 'none'}; "
                       f"the study holds its {cfg.trials} trials")
