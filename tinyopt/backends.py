@@ -22,6 +22,14 @@ def default_for(board) -> str:
     return board.backends[0]
 
 
+def require(board, name: str) -> None:
+    """Refuse a backend the board does not list (one message for every command)."""
+    from tinyopt.errors import TinyoptError
+    if name not in board.backends:
+        raise TinyoptError(f"board {board.name} does not support the {name} backend",
+                           f"use --backend {' or '.join(board.backends)}")
+
+
 def module(name: str):
     from tinyopt.errors import TinyoptError
     if name not in BACKENDS:

@@ -62,22 +62,28 @@ def side_by_side(report: dict, reference: dict, where) -> dict:
             "ratio": total / ref_total if ref_total else None}
 
 
-def _label(compared: dict) -> tuple[str, str]:
-    return (compared.get("backend") or "this build",
-            f"{compared.get('reference_backend') or 'reference'} ({compared['reference']})")
+def table(compared: dict) -> tuple[list[str], list[list[str]]]:
+    """Column names and formatted cells (the rows, then the total), for the terminal and
+    report.md alike."""
+    mine = compared.get("backend") or "this build"
+    ref = compared.get("reference_backend") or "reference"
+    headers = ["#", "op", "layer", "MACs", f"{mine} cycles", f"{ref} cycles", "ratio"]
+    cells = [[str(r["index"]), r["op"], r["layer"] or "", f"{r['macs']:,}", _cyc(r["cycles"]),
+              _cyc(r["reference_cycles"]), _ratio(r["ratio"])] for r in compared["rows"]]
+    cells.append(["", "total", "", "", _cyc(compared["cycles"]), _cyc(compared["reference_cycles"]),
+                  _ratio(compared["ratio"])])
+    return headers, cells
+
+
+def title(compared: dict) -> str:
+    return f"side by side with {compared['reference']} ({compared.get('reference_backend') or 'reference'})"
 
 
 def markdown_lines(compared: dict) -> list[str]:
-    mine, ref = _label(compared)
-    lines = ["", f"## Per layer, side by side with {ref}", "",
-             f"| # | op | layer | MACs | {mine} cycles | {compared.get('reference_backend')} cycles | ratio |",
-             "|---|---|---|---|---|---|---|"]
-    for r in compared["rows"]:
-        lines.append(f"| {r['index']} | {r['op']} | {r['layer'] or ''} | {r['macs']:,} | "
-                     f"{_cyc(r['cycles'])} | {_cyc(r['reference_cycles'])} | {_ratio(r['ratio'])} |")
-    lines.append(f"| | total | | | {_cyc(compared['cycles'])} | {_cyc(compared['reference_cycles'])} | "
-                 f"{_ratio(compared['ratio'])} |")
-    return lines
+    headers, cells = table(compared)
+    lines = ["", f"## Per layer, {title(compared)}", "", "| " + " | ".join(headers) + " |",
+             "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(row) + " |" for row in cells]
 
 
 def _cyc(v) -> str:

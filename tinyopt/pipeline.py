@@ -54,9 +54,7 @@ def run(options: BuildOptions, out, progress=None) -> BuildOutcome:
     board = load_board(options.board)
     if options.backend is None:
         options = replace(options, backend=backends.default_for(board))
-    if options.backend not in board.backends:
-        raise TinyoptError(f"board {board.name} does not support the {options.backend} backend",
-                           f"use --backend {' or '.join(board.backends)}")
+    backends.require(board, options.backend)
     if options.optimize is not None:
         options.optimize.validate()
     reference = None
@@ -142,7 +140,7 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
                            options={"model_name": name}, analysis=analysis)
     _point_project_at_final_model(project_dir, tflite, stage, final)
     report["project"] = {"path": str(final / "project"), "files": len(project.files),
-                         "library": {k: v for k, v in project.manifest.library.items() if k != "memory_plan"}}
+                         "library": project.manifest.library}
     steps.done()
 
     steps.start("build (PlatformIO)")
@@ -183,7 +181,7 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
 
     steps.start("report")
     report["status"] = "measured"
-    _write_reports(report, stage, project.manifest.library.get("memory_plan"))
+    _write_reports(report, stage, project.memory_plan)
     steps.done()
     return m
 

@@ -38,6 +38,7 @@ class FirmwareProject:
     backend: str
     files: tuple[str, ...]
     manifest: ProjectManifest
+    memory_plan: dict | None = None     # the backend's activation placement (not written to disk)
 
     @property
     def metadata(self) -> dict:
@@ -111,9 +112,7 @@ def _render_or_copy(template_rel: Path, ctx: dict) -> str:
 
 
 def _check_board(board: Board, backend: str) -> None:
-    if backend not in board.backends:
-        raise TinyoptError(f"board {board.name} does not support the {backend} backend",
-                           f"use --backend {' or '.join(board.backends)}")
+    backends.require(board, backend)
     if not board.glue.get("folder"):
         from tinyopt.boards import glue_folders
         raise TinyoptError(f"board file {board.path or board.name} has no [glue] folder, so no firmware "
@@ -203,7 +202,7 @@ def generate(tflite_path, board, backend: str | None = None, out=None, force: bo
     files[METADATA] = json.dumps(manifest.to_json(), indent=2) + "\n"
     with staged_output(out, force) as stage:
         write_files(stage, files)
-    return FirmwareProject(out.resolve(), board.name, backend, tuple(sorted(files)), manifest)
+    return FirmwareProject(out.resolve(), board.name, backend, tuple(sorted(files)), manifest, lib.memory_plan)
 
 
 def load_project(path) -> ProjectManifest:

@@ -14,6 +14,9 @@ class ModelLibrary:
     summary: dict = field(default_factory=dict)
     # the steps the backend runs, in order, for per-layer timing: (operator index, opcode)
     layers: tuple = ()
+    # where each activation tensor lives over the steps (aot: the planner's placement), for
+    # the memory picture; None where the backend does not plan memory itself
+    memory_plan: dict | None = None
 
 
 def write_files(root: Path, files: dict) -> None:

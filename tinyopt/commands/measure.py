@@ -52,18 +52,15 @@ def print_layers(m) -> None:
 
 def print_side_by_side(compared: dict) -> None:
     from rich.table import Table
-    mine, ref = compared.get("backend") or "this build", compared.get("reference_backend") or "reference"
-    table = Table(title=f"per layer, side by side with {compared['reference']} ({ref})", title_justify="left",
-                  box=None, pad_edge=False)
-    for col, justify in (("#", "right"), ("op", "left"), ("layer", "left"), ("MACs", "right"),
-                         (f"{mine} cycles", "right"), (f"{ref} cycles", "right"), ("ratio", "right")):
-        table.add_column(col, justify=justify)
-    rows = compared["rows"] + [{"index": "", "op": "total", "layer": "", "macs": None, "cycles": compared["cycles"],
-                                "reference_cycles": compared["reference_cycles"], "ratio": compared["ratio"]}]
-    for r in rows:
-        table.add_row(str(r["index"]), r["op"], r["layer"] or "", f"{r['macs']:,}" if r["macs"] is not None else "",
-                      *(f"{v:,.0f}" if v is not None else "–" for v in (r["cycles"], r["reference_cycles"])),
-                      f"{r['ratio']:.2f}x" if r["ratio"] is not None else "–")
+
+    from tinyopt.layer_compare import table as compared_table
+    from tinyopt.layer_compare import title
+    headers, cells = compared_table(compared)
+    table = Table(title=f"per layer, {title(compared)}", title_justify="left", box=None, pad_edge=False)
+    for col in headers:
+        table.add_column(col, justify="left" if col in ("op", "layer") else "right")
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
 
 

@@ -53,7 +53,7 @@ def recalibrate_batch_norm(model, x_train: np.ndarray) -> int:
     if not layers:
         return 0
     dropouts = [layer for layer in model.layers if isinstance(getattr(layer, "rate", None), float)]
-    saved = [(layer.momentum) for layer in layers], [(layer.rate) for layer in dropouts]
+    momenta, rates = [layer.momentum for layer in layers], [layer.rate for layer in dropouts]
     x = as_model_input(x_train[:RECALIBRATION_SAMPLES], model)
     try:
         for layer in dropouts:
@@ -63,8 +63,8 @@ def recalibrate_batch_norm(model, x_train: np.ndarray) -> int:
                 layer.momentum = k / (k + 1.0)       # k = 0: the first batch's statistics
             model(x[start:start + RECALIBRATION_BATCH], training=True)
     finally:
-        for layer, m in zip(layers, saved[0]):
+        for layer, m in zip(layers, momenta):
             layer.momentum = m
-        for layer, r in zip(dropouts, saved[1]):
+        for layer, r in zip(dropouts, rates):
             layer.rate = r
     return len(layers)

@@ -43,9 +43,13 @@ def pareto_front(rows: list[dict]) -> list[int]:
 
 def build_report(study, cfg: SearchConfig, prefer: str = "latency") -> dict:
     from optuna.trial import TrialState
+
+    from tinyopt.boards import load_board
     report = new_report("search")
     report["board"] = cfg.board
     report["measured_on"] = cfg.measured_on
+    report["measure_board"] = cfg.measure_board
+    report["measured_emulated"] = load_board(cfg.measure_board).emulated
     report["quality_metric"] = {"accuracy": "int8 accuracy on the validation labels (TFLM runtime), %",
                                 "agreement": "int8 top-1 agreement with the original model (TFLM runtime), %",
                                 "fidelity": "100 x (1 - int8 RMSE / RMS of the original's outputs)"}[cfg.quality]
@@ -247,8 +251,7 @@ def write_plot(report: dict, out: Path) -> Path | None:
     front = set(report["pareto"])
     chosen = (report.get("chosen") or {}).get("number")
     base = (report.get("baseline") or {}).get("trial")
-    where = report["measured_on"].split(" (")[0]
-    emulated = "emulated" in report["measured_on"] or "stand-in" in report["measured_on"]
+    where, emulated = report["measure_board"], report["measured_emulated"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     for ax, key, label in zip(axes, ("cycles", "flash_bytes", "ram_bytes"),
                               ("cycles per inference", "flash (bytes)", "RAM (bytes)")):

@@ -39,7 +39,7 @@ def _placement(model: TfliteModel, low, offsets: dict, total: int) -> dict:
 
 def memory_plan(model) -> dict:
     """The aot planner's placement for a picture, without generating code (analyze --plot);
-    model_library records the same plan in its summary ("memory_plan")."""
+    model_library hands the same plan over as ModelLibrary.memory_plan."""
     if not isinstance(model, TfliteModel):
         model = read_tflite(model)
     low = lowering.lower(model)
@@ -85,7 +85,7 @@ def model_library(model, analysis=None, board=None, options=None) -> ModelLibrar
         "sparse_layers": low.sparse_layers,
         "steps": [{"op": s.opcode, "index": s.op_index, "kernel": s.kind, "macs": s.macs} for s in steps],
         "macs": sum(s.macs for s in steps),
-        "memory_plan": _placement(model, low, offsets, arena_bytes),
     }
     return ModelLibrary(files=files, build_flags=list(BUILD_FLAGS), lib_deps=[], activation_bytes=arena_bytes,
-                        summary=summary, layers=tuple((s.op_index, s.opcode) for s in steps))
+                        summary=summary, layers=tuple((s.op_index, s.opcode) for s in steps),
+                        memory_plan=_placement(model, low, offsets, arena_bytes))
