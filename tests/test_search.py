@@ -231,16 +231,20 @@ def test_a_latency_budget_needs_the_board_itself(tmp_path):
 
 def test_ctrl_c_says_how_to_continue(tmp_path):
     out = tmp_path / "s"
-    args = ("search", *FAST, "--trials", "3", "--max-accuracy-drop", "100", "-o", out)
+    # Enough trials that one is always running when the signal comes (a search that has
+    # already finished has nothing left to interrupt).
+    args = ("search", *FAST, "--trials", "12", "--max-accuracy-drop", "100", "-o", out)
     proc = subprocess.Popen([sys.executable, "-m", "tinyopt", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and not any(
-                t.state.name == "COMPLETE" for t in (_trials(out / "study.journal")
-                                                     if (out / "study.journal").exists() else [])):
+        while time.monotonic() < deadline:
+            states = {t.state.name for t in (_trials(out / "study.journal")
+                                             if (out / "study.journal").exists() else [])}
+            if {"COMPLETE", "RUNNING"} <= states:
+                break
             assert proc.poll() is None
-            time.sleep(1)
+            time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
     finally:

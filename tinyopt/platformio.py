@@ -163,6 +163,12 @@ def _run_pio(args: list[str], project: Path, timeout: float, on_line=None) -> tu
         proc.wait()
         raise TinyoptError(f"`pio {' '.join(args)}` took longer than {timeout:.0f} s; stopped",
                            "run it by hand in the project folder to see what it waits for") from None
+    except BaseException:
+        # Ctrl-C reaches only us (pio runs in a session of its own): stop it, or it would go on
+        # building into a folder that is about to be removed
+        proc.kill()
+        proc.wait()
+        raise
     return proc.returncode, "\n".join(lines)
 
 

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -69,15 +71,24 @@ def command(model, data, board, max_accuracy_drop, max_latency_ms, max_flash_kb,
                       max_ram_kb, trials, epochs, seed, eval_samples, port)
     if not worker and is_url(storage) and not resume and not force:
         _refuse_existing_rdb(storage, study_name)
+    stop = threading.Event()
+
+    def on_ctrl_c(signum, frame):
+        stop.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
         with make_progress() as progress:
             study, ran = run_search(cfg, out, storage=storage, study_name=study_name, worker=worker,
-                                    progress=progress)
+                                    progress=progress, stop=stop)
     except KeyboardInterrupt:
         where = "the study's storage" if is_url(storage) else str(Path(storage) if storage else out / JOURNAL)
         again = " ".join(a for a in sys.argv[1:] if a not in ("--resume", "--force"))
         raise Interrupted(f"search interrupted: every finished trial is kept in {where}; the trial that "
                           "was running will run again", f"continue with: tinyopt {again} --resume") from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if worker:
         console.print(f"worker done: ran trials {', '.join(map(str, ran)) or 'none'}; "
                       f"the study holds its {cfg.trials} trials")
@@ -126,11 +137,10 @@ def make_config(model, data, board_name, backend, max_accuracy_drop, max_latency
     from tinyopt.keras_stages import resolve_inputs
     from tinyopt.search.trial import SearchConfig, measurement_board
     board = load_board(board_name)
-    wanted = ("aot", "tflm") if backend == "both" else (backend,)
-    backends = tuple(b for b in wanted if b in board.backends)
-    if not backends:
-        raise TinyoptError(f"board {board.name} does not support the {backend} backend",
-                           f"use --backend {' or '.join(board.backends)}")
+    from tinyopt.backends import require
+    if backend != "both":
+        require(board, backend)
+    backends = tuple(b for b in ("aot", "tflm") if b in board.backends) if backend == "both" else (backend,)
     if model is not None and str(model).endswith(".tflite"):
         raise TinyoptError("search needs the Keras model, not a .tflite", "pass the .keras/.h5/SavedModel")
     if model is not None and data is None:
@@ -202,9 +212,8 @@ def print_summary(report: dict, out: Path) -> None:
     if b:
         console.print(f"dense int8 baseline: accuracy {b['accuracy']:.2f} %, {b['cycles']:,.0f} cycles, "
                       f"flash {b['flash_bytes']:,} B, RAM {b['ram_bytes']:,} B")
-    where = report["measured_on"]
-    kind = "emulated" if ("emulated" in where or "stand-in" in where) else "measured"
-    table = Table(title=f"Pareto front (cycles on {where.split(' (')[0]}, {kind})", title_justify="left")
+    kind = "emulated" if report["measured_emulated"] else "measured"
+    table = Table(title=f"Pareto front (cycles on {report['measure_board']}, {kind})", title_justify="left")
     for name, _, kind in COLUMNS:
         table.add_column(name, justify="left" if kind == "str" else "right")
     for row in table_rows(report, report["pareto"]):

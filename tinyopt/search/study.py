@@ -144,8 +144,10 @@ def baseline_quality(study, cfg: SearchConfig, wait: bool = True) -> float:
 
 
 def run_search(cfg: SearchConfig, out: Path, *, storage: str | None = None, study_name: str = "tinyopt",
-               worker: bool = False, progress=None, on_trial=None) -> tuple[object, list[int]]:
-    """Run trials until the study holds cfg.trials of them; return (study, numbers run here)."""
+               worker: bool = False, progress=None, on_trial=None, stop=None) -> tuple[object, list[int]]:
+    """Run trials until the study holds cfg.trials of them; return (study, numbers run here).
+    STOP (a threading.Event, set on Ctrl-C) ends the loop before the next trial even when the
+    KeyboardInterrupt itself was swallowed by library code (a bare `except:`) inside a trial."""
     S = _states()
     out = Path(out)
     if not worker:
@@ -164,6 +166,8 @@ def run_search(cfg: SearchConfig, out: Path, *, storage: str | None = None, stud
     advance()
     repeats = 0
     while len(counted(study)) < cfg.trials:
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
         _queue_next_start(study, cfg)
         trial = study.ask()
         trial.set_user_attr("worker", storage_mod.worker_id())
