@@ -96,15 +96,18 @@ def mobilenet_model(folder: Path) -> Path:
 
 
 def m4_flash(folder: Path, work: Path) -> dict | None:
-    """text/data/bss of the aot library object for Cortex-M4 (-Os)."""
+    """text/data/bss of the aot library object for Cortex-M4 (-Os), and its largest stack frame
+    (gcc -fstack-usage): the kernels' scratch (extended patches, padded rows) lives on the stack,
+    outside the activation buffer."""
     if not shutil.which("arm-none-eabi-gcc"):
         return None
     obj = work / "model_m4.o"
-    subprocess.run(nice(["arm-none-eabi-gcc", *M4_FLAGS, f"-I{folder}", "-c", str(folder / "tinyopt_model_aot.c"),
-                         "-o", str(obj)]), check=True)
+    subprocess.run(nice(["arm-none-eabi-gcc", *M4_FLAGS, "-fstack-usage", f"-I{folder}", "-c",
+                         str(folder / "tinyopt_model_aot.c"), "-o", str(obj)]), check=True)
     out = subprocess.run(["arm-none-eabi-size", str(obj)], capture_output=True, text=True, check=True).stdout
     text, data, bss = (int(v) for v in out.splitlines()[1].split()[:3])
-    return {"text": text, "data": data, "bss": bss, "flash": text + data}
+    frames = [int(line.split("\t")[1]) for line in obj.with_suffix(".su").read_text().splitlines() if "\t" in line]
+    return {"text": text, "data": data, "bss": bss, "flash": text + data, "max_frame": max(frames, default=0)}
 
 
 def callgrind_ir(binary: Path, inputs: np.ndarray, out_bytes: int, work: Path) -> tuple[float, np.ndarray]:
@@ -249,7 +252,7 @@ def _instr(row: dict, key: str) -> float | None:
 
 def table(rows: list[dict], cores: list[str]) -> str:
     head = ["model", "core", "MACs", "aot instr", "TFLM ref", "TFLM+CMSIS-NN", "aot/CMSIS", "aot instr/MAC",
-            "CMSIS instr/MAC", "act aot", "arena TFLM", "act/arena", "aot code", "aot weights", "CMSIS fw text",
+            "CMSIS instr/MAC", "act aot", "arena TFLM", "act/arena", "aot frame", "aot code", "aot weights", "CMSIS fw text",
             "exact"]
     lines = []
     for r in rows:
@@ -267,7 +270,7 @@ def table(rows: list[dict], cores: list[str]) -> str:
                 f"{a / macs:.2f}" if a else "-", f"{c / macs:.2f}" if c else "-",
                 str(r["aot_activation_bytes"]), str(r["tflm_arena_total"]),
                 f"{r['aot_activation_bytes'] / r['tflm_arena_total']:.2f}x",
-                str(code) if code is not None else "-",
+                str(m4["max_frame"]) if m4 else "-", str(code) if code is not None else "-",
                 f"{r['weight_bytes']}/{r['dense_weight_bytes']}", str(fw) if fw else "-",
                 "-" if "aot_bit_exact" not in r else ("yes" if r["aot_bit_exact"] else "NO")])
     widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)] if lines else [len(h) for h in head]
@@ -311,7 +314,8 @@ def main() -> int:
     print(table(rows, cores))
     print("instr = instructions per inference of the generated firmware in QEMU -icount (same harness); "
           "TFLM ref / TFLM+CMSIS-NN = the tflm backend with reference / CMSIS-NN kernels (-O2 -DNDEBUG); "
-          "act aot = aot static activation buffer, arena TFLM = TFLM arena total (tflite_micro runtime); "
+          "act aot = aot static activation buffer (in-place layers included), arena TFLM = TFLM arena total "
+          "(tflite_micro runtime); aot frame = the aot library's largest stack frame (-Os, kernel scratch); "
           "aot code = text+data of the aot library for Cortex-M4 (-Os) minus weights and other constants; "
           "aot weights = as stored / dense; CMSIS fw text = .text of the whole TFLM+CMSIS-NN firmware; "
           "exact = aot on the host (x86-64 -O2) == tflite_micro runtime")

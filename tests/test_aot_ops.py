@@ -77,7 +77,8 @@ def add_unequal_scales(seed, shape=(1, 4, 5, 8)):
 
 
 def _two_inputs_via_split(g, a, b, y, a_shape, b_shape):
-    """Feed both operands from one model input: b = a requantized (or a MEAN of it)."""
+    """Feed both operands from one model input: a = the input requantized, b = a requantized (or
+    a MEAN of it). Both operands die at the binary op, which may then write over either."""
     src = g.act(a_shape)
     ops = list(g.ops)          # the binary op goes after the two producers
     g.ops.clear()
@@ -85,9 +86,9 @@ def _two_inputs_via_split(g, a, b, y, a_shape, b_shape):
     n = len(a_shape)
     axes = [i for i in range(n) if b_shape[i] == 1 and a_shape[i] != 1]
     if axes:
-        g.op("MEAN", [src, g.const_i32(axes)], [b], "ReducerOptions", keepDims=True)
+        g.op("MEAN", [a, g.const_i32(axes)], [b], "ReducerOptions", keepDims=True)
     else:
-        g.op("QUANTIZE", [src], [b])
+        g.op("QUANTIZE", [a], [b])
     g.ops.extend(ops)
     return g.build([src], [y])
 
@@ -312,3 +313,31 @@ int main(void) {
     subprocess.run(["cc", "-O2", "-std=c99", "-Wall", "-Werror", "-o", str(tmp_path / "t"), str(tmp_path / "t.c")],
                    check=True)
     assert subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout.strip() == "0"
+
+
+# every windowed and flat elementwise case above runs in place (its output over its input)
+IN_PLACE_CASES = [n for n in CASES if n.startswith(("conv", "depthwise"))
+                  or n in ("add_same_shape_relu", "add_unequal_scales", "mul_same_shape")]
+
+
+def test_windowed_and_flat_cases_write_over_their_input():
+    """So the byte-exact cases above (host, sanitizers, emulated cores) check the in-place order."""
+    from tinyopt.codegen.aot import memory_plan
+    plain = [n for n in IN_PLACE_CASES if not memory_plan(CASES[n]())["in_place"]]
+    assert plain == []
+
+
+# the lag spares one pixel for the kernels that write two pixels together; on the host a conv writes
+# a pixel's channels while it still reads its window, so one pixel less than that clobbers, and a
+# depthwise output channel only overwrites the same input channel, read by then: two pixels less
+@pytest.mark.parametrize("name, pixels", [("conv_3x3_s1_pairs_c16", 2), ("depthwise_c8_5x5_borders", 3)])
+def test_a_lag_too_small_is_caught(name, pixels, tmp_path, monkeypatch):
+    """With the output allowed to start closer to its input than the kernels' write order permits,
+    the byte-exact check sees the clobbered input: the lag is needed, and a wrong one is caught."""
+    from tinyopt.codegen.aot import memory_plan, streaming
+    real = streaming.window_lag
+    monkeypatch.setattr(streaming, "window_lag",
+                        lambda B, H, W, C, OH, OW, O, *rest: real(B, H, W, C, OH, OW, O, *rest) - pixels * O)
+    assert memory_plan(CASES[name]())["in_place"]
+    with pytest.raises(AssertionError, match="outputs differ"):
+        check_bit_exact(CASES[name](), tmp_path, samples=10)

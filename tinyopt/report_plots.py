@@ -65,7 +65,8 @@ def plot_layers(layers: list[dict], path, title: str, emulated: bool) -> Path:
 def plot_memory(plan: dict, path, title: str, tflm_arena: int | None = None,
                 tflm_head: int | None = None) -> Path:
     """The activation buffer over the operator sequence: each tensor a rectangle at its offset
-    (height = bytes) over its live range (steps), with TFLM's arena drawn for comparison."""
+    (height = bytes) over its live range (steps), with TFLM's arena drawn for comparison. A layer
+    that writes over its input shows as two rectangles overlapping at its step."""
     plt = plt_module()
     from matplotlib.patches import Rectangle
     steps = plan["steps"]
@@ -90,7 +91,9 @@ def plot_memory(plan: dict, path, title: str, tflm_arena: int | None = None,
     ax.set_xticks(range(n))
     ax.set_xticklabels([s.replace("_2D", "") for s in steps], rotation=30, ha="right", fontsize=7)
     ax.set_ylabel("offset in the activation buffer (bytes)")
-    ax.set_title(title, fontsize=10)
+    in_place = len(plan.get("in_place", []))
+    note = {0: "", 1: " (1 layer writes over its input)"}.get(in_place, f" ({in_place} layers write over their input)")
+    ax.set_title(title + note, fontsize=10)
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     return save_figure(fig, path)

@@ -27,14 +27,23 @@ def _model_name(model: TfliteModel, options: dict) -> str:
     return "model-" + hashlib.sha256(model.raw).hexdigest()[:8] if model.raw else "model"
 
 
-def _placement(model: TfliteModel, low, offsets: dict, total: int) -> dict:
-    """Per activation tensor its offset, size and live range over the steps."""
+def _plan(model: TfliteModel, low) -> tuple[dict, int, dict]:
+    """The planner's offsets and total for the lowered steps, with every in-place offer the
+    kernels make, and the placement for reports: per activation tensor its offset, size and
+    live range over the steps, and the in-place overlaps the planner took."""
     from tinyopt.analysis.live_ranges import live_ranges
     steps_io = [(s.inputs, s.outputs) for s in low.steps]
+    offers = [planner.Overlap(i, src, t, lag) for i, s in enumerate(low.steps)
+              for src, lag in s.overlap.items() for t in s.outputs]
+    offsets, total, taken = planner.plan_with_overlaps(low.act_tensors, steps_io, model.inputs, model.outputs,
+                                                       low.aliases, offers)
     ranges = live_ranges(low.act_tensors, steps_io, model.inputs, model.outputs, low.aliases)
     tensors = [{"tensor": r.key, "name": model.tensors[r.key].name, "offset": offsets[r.key], "bytes": r.size,
                 "first": r.first, "last": r.last} for r in ranges.values()]
-    return {"bytes": total, "steps": [f"{s.opcode} #{s.op_index}" for s in low.steps], "tensors": tensors}
+    in_place = [{"step": o.step, "source": o.source, "target": o.target, "lag": o.lag} for o in taken]
+    placement = {"bytes": total, "steps": [f"{s.opcode} #{s.op_index}" for s in low.steps], "tensors": tensors,
+                 "in_place": in_place}
+    return offsets, total, placement
 
 
 def memory_plan(model) -> dict:
@@ -42,10 +51,7 @@ def memory_plan(model) -> dict:
     model_library hands the same plan over as ModelLibrary.memory_plan."""
     if not isinstance(model, TfliteModel):
         model = read_tflite(model)
-    low = lowering.lower(model)
-    steps_io = [(s.inputs, s.outputs) for s in low.steps]
-    offsets, total = planner.plan(low.act_tensors, steps_io, model.inputs, model.outputs, low.aliases)
-    return _placement(model, low, offsets, total)
+    return _plan(model, lowering.lower(model))[2]
 
 
 def model_library(model, analysis=None, board=None, options=None) -> ModelLibrary:
@@ -62,8 +68,7 @@ def model_library(model, analysis=None, board=None, options=None) -> ModelLibrar
                            "export a single-input, single-output model")
     low = lowering.lower(model, use_sparse=options.get("sparse", True),
                       min_sparsity=float(options.get("min_sparsity", sparse.MIN_SPARSITY)))
-    steps_io = [(s.inputs, s.outputs) for s in low.steps]
-    offsets, arena_bytes = planner.plan(low.act_tensors, steps_io, model.inputs, model.outputs, low.aliases)
+    offsets, arena_bytes, placement = _plan(model, low)
     steps = [dataclasses.replace(s, params=lowering.resolve(s.params, offsets)) for s in low.steps]
     tin, tout = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]
     name = _model_name(model, options)
@@ -88,4 +93,4 @@ def model_library(model, analysis=None, board=None, options=None) -> ModelLibrar
     }
     return ModelLibrary(files=files, build_flags=list(BUILD_FLAGS), lib_deps=[], activation_bytes=arena_bytes,
                         summary=summary, layers=tuple((s.op_index, s.opcode) for s in steps),
-                        memory_plan=_placement(model, low, offsets, arena_bytes))
+                        memory_plan=placement)

@@ -37,6 +37,7 @@ class Step:
     outputs: list         # activation tensors written
     params: dict
     macs: int = 0
+    overlap: dict = field(default_factory=dict)   # input tensor -> lag (streaming.py): output may overlap it
 
 
 @dataclass
@@ -232,10 +233,14 @@ class Lowerer:
                                    "a float model, the aot backend compiles int8 models only",
                                    "convert it to int8 with `tinyopt convert`, or use `--backend tflm`")
 
-    def step(self, kind: str, op: Operator, inputs: list, outputs: list, params: dict, macs: int = 0) -> None:
+    def step(self, kind: str, op: Operator, inputs: list, outputs: list, params: dict, macs: int = 0,
+             overlap: dict | None = None) -> None:
+        """overlap: input tensor -> lag for kernels that may write their output over that input
+        (see streaming.py); the planner decides whether to."""
         fn = f"op{op.index}_{op.opcode.lower()}"
         template = registry.LOWERINGS[op.opcode].template
-        self.out.steps.append(Step(kind, template, fn, op.opcode, op.index, inputs, outputs, params, macs))
+        self.out.steps.append(Step(kind, template, fn, op.opcode, op.index, inputs, outputs, params, macs,
+                                   dict(overlap or {})))
 
     @staticmethod
     def padding(stride: int, dilation: int, in_size: int, filt: int, out_size: int) -> int:

@@ -4,7 +4,7 @@ computed here."""
 from __future__ import annotations
 
 from tinyopt.analysis.reader import Operator
-from tinyopt.codegen.aot import quant
+from tinyopt.codegen.aot import quant, streaming
 from tinyopt.codegen.aot.lowering import Lowerer, unsupported
 from tinyopt.codegen.aot.registry import lowers
 
@@ -41,6 +41,7 @@ def _conv(lw: Lowerer, op: Operator, depthwise: bool) -> None:
         p["bias"] = lw.drop_const(p["bias"])
     p["block"] = max(d for d in range(1, 33) if O % d == 0)
     lw.multipliers(prefix, quant.conv_multipliers(sx, w.scales, sy, O), p)
+    overlap = {x: streaming.window_lag(B, H, W, C, OH, OW, O, SH, SW, p["PH"], p["PW"])}
     if depthwise:
         if O % C:
             raise unsupported(op, f"{O} output channels is not a multiple of {C} input channels")
@@ -49,12 +50,12 @@ def _conv(lw: Lowerer, op: Operator, depthwise: bool) -> None:
         p["sparse"] = False
         lw.out.weight_bytes += w.data.size
         lw.out.dense_weight_bytes += w.data.size
-        lw.step("depthwise_conv_2d", op, [x], [y], p, B * OH * OW * O * KH * KW)
+        lw.step("depthwise_conv_2d", op, [x], [y], p, B * OH * OW * O * KH * KW, overlap)
     else:
         if w.shape[3] != C:
             raise unsupported(op, "grouped convolution")
         lw.store_weights(prefix, w.data.reshape(O, KH * KW, C), True, p, f"op{op.index} CONV_2D")
-        lw.step("conv_2d", op, [x], [y], p, B * OH * OW * O * KH * KW * C)
+        lw.step("conv_2d", op, [x], [y], p, B * OH * OW * O * KH * KW * C, overlap)
 
 
 @lowers("CONV_2D", kernels="conv")

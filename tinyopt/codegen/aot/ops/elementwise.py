@@ -4,7 +4,7 @@ computed here."""
 from __future__ import annotations
 
 from tinyopt.analysis.reader import Tensor
-from tinyopt.codegen.aot import quant
+from tinyopt.codegen.aot import quant, streaming
 from tinyopt.codegen.aot.lowering import unsupported
 from tinyopt.codegen.aot.registry import lowers
 
@@ -48,7 +48,9 @@ def _binary(lw, op, kind: str):
     else:
         p["mult"], p["shift"] = quant.mul_multiplier(s1, s2, so)
     ins = [v["tensor"] for v in (p["a"], p["b"]) if "tensor" in v]
-    lw.step(kind, op, ins, [y], p, ty.elements)
+    # element i of both inputs is read before element i is written: either input may be overwritten
+    overlap = {t: streaming.flat_lag() for t in ins} if p["flat"] else {}
+    lw.step(kind, op, ins, [y], p, ty.elements, overlap)
 
 
 @lowers("ADD", kernels="elementwise")
