@@ -252,8 +252,8 @@ def _instr(row: dict, key: str) -> float | None:
 
 def table(rows: list[dict], cores: list[str]) -> str:
     head = ["model", "core", "MACs", "aot instr", "TFLM ref", "TFLM+CMSIS-NN", "aot/CMSIS", "aot instr/MAC",
-            "CMSIS instr/MAC", "act aot", "arena TFLM", "act/arena", "aot frame", "aot code", "aot weights", "CMSIS fw text",
-            "exact"]
+            "CMSIS instr/MAC", "act aot", "arena TFLM", "act/arena", "aot frame", "aot code", "aot weights",
+            "CMSIS fw text", "exact"]
     lines = []
     for r in rows:
         for core in cores:

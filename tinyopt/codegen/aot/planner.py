@@ -64,6 +64,9 @@ def plan_with_overlaps(sizes, steps, graph_inputs, graph_outputs, aliases, overl
     return offsets, _align(total), used
 
 
+_SEARCH_WORK = 20_000_000
+
+
 def _search(ranges: dict[int, LiveRange], offers: list[Overlap], rounds: int = 3) -> tuple[dict[int, int], int]:
     """The smallest layout found with a subset of the offers: all of them first, then each
     offer dropped or taken back in turn while that shrinks the buffer (one long in-place chain
@@ -72,9 +75,15 @@ def _search(ranges: dict[int, LiveRange], offers: list[Overlap], rounds: int = 3
         return min((_place(ranges, subset, order) for order in _ORDERS), key=lambda lay: lay[1])
     chosen = list(offers)
     layout = best(chosen)
+    # a placement costs about n^2 steps: the search stops after a fixed amount of work, so a
+    # model with thousands of layers is planned in seconds (and always the same way)
+    budget = _SEARCH_WORK // max(1, len(ranges)) ** 2
     for _ in range(rounds):
         improved = False
         for o in offers:
+            budget -= len(_ORDERS)
+            if budget < 0:
+                return layout
             trial = [a for a in chosen if a != o] if o in chosen else chosen + [o]
             got = best(trial)
             if got[1] < layout[1]:
