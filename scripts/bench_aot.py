@@ -4,7 +4,7 @@
 For each model prints, side by side:
   - activation buffer bytes (aot static buffer) vs the TFLM arena (RecordingMicroAllocator
     total, and its head = the activation plan);
-  - flash bytes: text+data of the aot library compiled for Cortex-M4 with arm-none-eabi-gcc -Os
+  - flash bytes: text+data of the aot library compiled for Cortex-M4 with arm-none-eabi-gcc -O2 (the firmware's flags)
     (weights + code), the weight bytes alone (as stored, and dense), vs the .tflite size;
   - the generated qemu-m4 firmware (PlatformIO + QEMU, when installed): RAM and flash of the
     whole firmware, instructions per inference (-icount); with --tflm-m4 and TINYOPT_TFLM_DIR
@@ -43,7 +43,7 @@ from tinyopt.tflm_runtime import Runner
 sys.path.insert(0, str(PROJECT_ROOT / "tests"))
 import aot_host as host  # noqa: E402
 
-M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os", "-std=c99",
+M4_FLAGS = ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-O2", "-std=c99",
             "-Wall", "-Wextra", "-Werror",
             "-ffunction-sections", "-fdata-sections", "-DNDEBUG"]
 MLPERF = ["ad01_int8.tflite", "kws_ref_model.tflite", "pretrainedResnet_quant.tflite"]
@@ -96,7 +96,7 @@ def mobilenet_model(folder: Path) -> Path:
 
 
 def m4_flash(folder: Path, work: Path) -> dict | None:
-    """text/data/bss of the aot library object for Cortex-M4 (-Os), and its largest stack frame
+    """text/data/bss of the aot library object for Cortex-M4 (-O2), and its largest stack frame
     (gcc -fstack-usage): the kernels' scratch (extended patches, padded rows) lives on the stack,
     outside the activation buffer."""
     if not shutil.which("arm-none-eabi-gcc"):
@@ -315,8 +315,9 @@ def main() -> int:
     print("instr = instructions per inference of the generated firmware in QEMU -icount (same harness); "
           "TFLM ref / TFLM+CMSIS-NN = the tflm backend with reference / CMSIS-NN kernels (-O2 -DNDEBUG); "
           "act aot = aot static activation buffer (in-place layers included), arena TFLM = TFLM arena total "
-          "(tflite_micro runtime); aot frame = the aot library's largest stack frame (-Os, kernel scratch); "
-          "aot code = text+data of the aot library for Cortex-M4 (-Os) minus weights and other constants; "
+          "(tflite_micro runtime); aot frame = the aot library's largest stack frame (-O2); "
+          "aot code = text+data of the aot library for Cortex-M4 (-O2, as the firmware builds it) minus weights "
+          "and other constants; "
           "aot weights = as stored / dense; CMSIS fw text = .text of the whole TFLM+CMSIS-NN firmware; "
           "exact = aot on the host (x86-64 -O2) == tflite_micro runtime")
     return 0

@@ -36,8 +36,6 @@ def machine_flags(emu: dict) -> list[str]:
 
 
 def build_elf(lib, inputs: np.ndarray, output_bytes: int, core: str, work: Path) -> Path:
-    emu = load_board(f"qemu-{core}").emulator
-    board = load_board(f"qemu-{core}")
     work.mkdir(parents=True, exist_ok=True)
     folder = host.write_library(lib, work / "lib")
     (folder / "host_driver.c").unlink()
@@ -46,6 +44,17 @@ def build_elf(lib, inputs: np.ndarray, output_bytes: int, core: str, work: Path)
         f"#define TO_SAMPLES {len(inputs)}\n#define TO_INPUT_BYTES {inputs[0].size}\n"
         f"#define TO_OUTPUT_BYTES {output_bytes}\n"
         f"static const int8_t to_inputs[TO_SAMPLES][TO_INPUT_BYTES] = {{\n{rows}\n}};\n")
+    return build_program([HERE / "driver.c", *sorted(folder.glob("*.c"))], [folder, work], core, work,
+                         lib.build_flags)
+
+
+def build_program(sources: list[Path], include_dirs: list[Path], core: str, work: Path,
+                  flags: list[str] = ("-O2",)) -> Path:
+    """An ELF for CORE's emulated board from SOURCES (one of them defines main(); to_puts() of
+    tests/qemu_ops/startup.c writes to the semihosting console)."""
+    emu = load_board(f"qemu-{core}").emulator
+    board = load_board(f"qemu-{core}")
+    work.mkdir(parents=True, exist_ok=True)
     ld = (HERE / "link.ld.in").read_text()
     for key, value in (("@FLASH@", board.flash_bytes), ("@RAM@", board.ram_bytes),
                        ("0x00000000", f"{int(emu['flash_origin']):#x}"),
@@ -53,11 +62,10 @@ def build_elf(lib, inputs: np.ndarray, output_bytes: int, core: str, work: Path)
         ld = ld.replace(key, str(value))
     (work / "link.ld").write_text(ld)
     elf = work / f"ops_{core}.elf"
-    cmd = ["arm-none-eabi-gcc", *machine_flags(emu), *host.WARN_FLAGS, *lib.build_flags, "-ffunction-sections",
-           "-fdata-sections", f"-I{folder}", f"-I{work}", "--specs=nano.specs", "-nostartfiles",
+    cmd = ["arm-none-eabi-gcc", *machine_flags(emu), *host.WARN_FLAGS, *flags, "-ffunction-sections",
+           "-fdata-sections", *(f"-I{d}" for d in include_dirs), "--specs=nano.specs", "-nostartfiles",
            "-Wl,--gc-sections", "-Wl,--no-warn-rwx-segments", f"-T{work / 'link.ld'}",
-           str(HERE / "startup.c"), str(HERE / "driver.c"), *sorted(str(p) for p in folder.glob("*.c")),
-           "-o", str(elf), "-lm"]
+           str(HERE / "startup.c"), *(str(s) for s in sources), "-o", str(elf), "-lm"]
     proc = subprocess.run(nice(cmd), capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return elf
@@ -76,8 +84,9 @@ def run_elf(elf: Path, core: str, timeout: float = 120) -> list[str]:
 
 def check_on_core(model_bytes: bytes, core: str, work: Path, samples: int = 8, seed: int = 0,
                   options: dict | None = None):
-    """The aot library of MODEL_BYTES on CORE gives the TFLM runtime's outputs, byte for byte."""
-    lib = model_library(model_bytes, options=options)
+    """The aot library of MODEL_BYTES, generated for CORE's board (the M0's has no DSP kernels), gives
+    the TFLM runtime's outputs on CORE, byte for byte."""
+    lib = model_library(model_bytes, board=load_board(f"qemu-{core}"), options=options)
     runner = Runner(model_bytes)
     xs = np.random.default_rng(seed).integers(-128, 128, (samples,) + runner.input_shape, dtype=np.int8)
     expected = np.stack([runner.run(x).reshape(-1) for x in xs])

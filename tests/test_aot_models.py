@@ -1,6 +1,6 @@
 """The aot backend on real models: 100 random int8 inputs each, outputs byte-identical to
-the TFLM runtime; the same binaries under AddressSanitizer + UBSan; activation buffer no
-bigger than TFLM's arena; the pruned demo stored sparse at <= 0.5x its dense weights."""
+the TFLM runtime; the same binaries under AddressSanitizer + UBSan; activation buffer (kernel scratch included)
+no bigger than TFLM's arena; the pruned demo stored sparse at <= 0.5x its dense weights."""
 from __future__ import annotations
 
 import pytest
@@ -21,7 +21,9 @@ def pruned_demo_tflite(tmp_path_factory, demo_model_path):
 def _check(raw: bytes, tmp_path):
     lib, runner = check_bit_exact(raw, tmp_path / "o2", samples=100)
     arena = runner.arena_usage()
-    assert lib.activation_bytes <= arena.head <= arena.total, (lib.activation_bytes, arena)
+    # the planned buffer holds the kernels' scratch too (TFLM's arena tail holds its kernels' buffers)
+    scratch = lib.memory_plan["scratch_bytes"]
+    assert lib.activation_bytes <= min(arena.head + scratch, arena.total), (lib.activation_bytes, scratch, arena)
     check_bit_exact(raw, tmp_path / "san", samples=10, sanitize=True, seed=1)
     return lib
 

@@ -93,6 +93,36 @@ def _two_inputs_via_split(g, a, b, y, a_shape, b_shape):
     return g.build([src], [y])
 
 
+def _conv_op(g, x, hw, cin, cout, k=(3, 3), stride=(1, 1), act="NONE", sparsity=0.0):
+    """A SAME convolution of x appended to g; returns its output tensor."""
+    w = g.weights([cout, *k, cin], sparsity=sparsity)
+    out = [(hw[i] + stride[i] - 1) // stride[i] for i in range(2)]
+    y = g.act([1, *out, cout])
+    g.op("CONV_2D", [x, w, g.bias(cout, g.scale_of(x), w)], [y], "Conv2DOptions", padding="SAME",
+         strideH=stride[0], strideW=stride[1], dilationHFactor=1, dilationWFactor=1, fusedActivationFunction=act)
+    return y
+
+
+def residual(seed, hw=(7, 9), c=8, k=(3, 3), side=1, shortcut=False, from_input=False, sparsity=0.0, act="RELU"):
+    """A residual block whose ADD the aot backend folds into the convolution producing one operand
+    (fusion.py): x -> conv A -> t; then ADD(t, conv B(t)) with conv B's output as the ADD's operand
+    `side`; shortcut: ADD(conv A(x), conv 1x1(x)), the 1x1 run after conv A as in ResNet's later
+    stages; from_input: ADD(x, conv(x)), the residual being the model input."""
+    g = GraphBuilder(seed)
+    x = g.act([1, *hw, c])
+    if from_input:
+        res, y = x, _conv_op(g, x, hw, c, c, k, act="RELU", sparsity=sparsity)
+    elif shortcut:
+        res = _conv_op(g, x, hw, c, c, k, act="RELU")
+        y = _conv_op(g, x, hw, c, c, (1, 1), sparsity=sparsity)
+    else:
+        res = _conv_op(g, x, hw, c, c, k, act="RELU")
+        y = _conv_op(g, res, hw, c, c, k, sparsity=sparsity)
+    z = g.act([1, *hw, c])
+    g.op("ADD", [y, res] if side == 0 else [res, y], [z], "AddOptions", fusedActivationFunction=act)
+    return g.build([x], [z])
+
+
 def pool(seed, op, hw=(9, 8), c=5, f=(3, 3), stride=(2, 2), padding="SAME", act="NONE"):
     g = GraphBuilder(seed)
     x = g.act([1, *hw, c])
@@ -234,6 +264,20 @@ CASES = {
     "add_unequal_scales": lambda: add_unequal_scales(56),
     # fully connected with an input too long for the extended copy (word-wise path)
     "fc_4_rows_long_input": lambda: fully_connected(57, k=1100, n=8, act="RELU"),
+    # a residual ADD folded into the convolution before it (fusion.py), on every conv path: the
+    # DSP matrix product (conv value as the ADD's first or second operand), the 1x1 shortcut,
+    # the model input as the residual, the sparse and the portable odd-channel paths, and the
+    # row-wise DSP path (K > 576)
+    "residual_conv_add_second": lambda: residual(58),
+    "residual_conv_add_first": lambda: residual(59, side=0, act="NONE"),
+    "residual_shortcut_1x1": lambda: residual(60, shortcut=True),
+    "residual_from_input": lambda: residual(61, hw=(6, 5), from_input=True),
+    "residual_sparse": lambda: residual(62, sparsity=0.8),
+    "residual_odd_channels": lambda: residual(63, c=7),
+    "residual_row_path_k648": lambda: residual(64, hw=(5, 6), c=72),
+    # depthwise rows wider than the scratch allows: column tiles, the last one shorter
+    "depthwise_c16_tiled_rows": lambda: depthwise(65, hw=(3, 61), cin=16, act="RELU"),
+    "depthwise_c16_tiled_rows_s2": lambda: depthwise(66, hw=(3, 69), cin=16, stride=(2, 2)),
 }
 # the cases above run on the emulated cores too (tests/test_aot_kernels_cores.py)
 KERNEL_CASES = ["conv_same_stride2_relu6_perchannel", "conv_1x1_stride2_valid", "conv_valid_dilation2",
@@ -284,35 +328,101 @@ def test_operator_bit_exact_without_bias_folding(name, tmp_path, monkeypatch):
     check_bit_exact(CASES[name](), tmp_path, samples=20, sanitize=name.endswith(("sparse_75", "dilation")))
 
 
-def test_one_step_requantization_matches_tflm(tmp_path):
-    """to_mbqm_rs (one 64-bit rounding, used where 2^30 < m < 2^31 and shift <= -2) against
-    to_mbqm (TFLM's two roundings) over random and extreme accumulators and every shift."""
-    import subprocess
+def test_residual_adds_are_folded_into_their_convolution():
+    """Each residual case runs as one CONV_2D+ADD step, so the byte-exact checks above check the fused code."""
+    from tinyopt.codegen.aot import memory_plan
+    for name in (n for n in CASES if n.startswith("residual_")):
+        steps = memory_plan(CASES[name]())["steps"]
+        assert not any(s.startswith("ADD") for s in steps) and any(s.startswith("CONV_2D+ADD") for s in steps), \
+            (name, steps)
 
-    from tinyopt.codegen.render import render
-    (tmp_path / "tinyopt_aot_math.h").write_text(render("aot/tinyopt_aot_math.h.j2", model_name="t"))
-    (tmp_path / "t.c").write_text(r"""
-#include <stdio.h>
+
+def test_depthwise_tiled_cases_take_column_tiles():
+    from tinyopt.analysis.reader import read_tflite
+    from tinyopt.codegen.aot import lowering
+    for name in ("depthwise_c16_tiled_rows", "depthwise_c16_tiled_rows_s2"):
+        (step,) = lowering.lower(read_tflite(CASES[name]())).steps
+        assert step.params["rows"] and step.params["TW"] < step.params["OW"], name
+        assert step.params["OW"] % step.params["TW"] != 0, name
+
+
+def test_pair_interleaved_weights_are_the_rows_in_read_order():
+    """The DSP matrix product reads, per channel pair, 4 taps of one channel then 4 of the other."""
+    import numpy as np
+
+    from tinyopt.codegen.aot.ops.conv import pair_interleaved, pair_stride
+    rng = np.random.default_rng(0)
+    for k in (1, 3, 4, 9, 27, 64, 147):
+        w = rng.integers(-128, 128, (6, k)).astype(np.int8)
+        got = pair_interleaved(w).reshape(3, pair_stride(k))
+        for j in range(3):
+            want = []
+            for g in range(k // 4):
+                want += list(w[2 * j, 4 * g:4 * g + 4]) + list(w[2 * j + 1, 4 * g:4 * g + 4])
+            want += list(w[2 * j, 4 * (k // 4):]) + list(w[2 * j + 1, 4 * (k // 4):])
+            want += [0] * (pair_stride(k) - 2 * k)
+            assert list(got[j]) == want, (k, j)
+
+
+REQUANT_CHECK = r"""
 #include "tinyopt_aot_math.h"
+void to_report(long bad);   /* prints bad, then "done" */
 static uint32_t s = 2463534242u;
 static uint32_t rnd(void) { s ^= s << 13; s ^= s >> 17; s ^= s << 5; return s; }
 int main(void) {
   const int32_t edge[] = {INT32_MIN, INT32_MIN + 1, INT32_MAX, -1, 0, 1, -2, 2};
   long bad = 0;
-  for (long i = 0; i < 3000000; ++i) {
+  for (long i = 0; i < TO_ROUNDS; ++i) {
     int32_t a = (int32_t)rnd() >> (rnd() % 31);
     const int32_t m = (int32_t)((1u << 30) + 1u + rnd() % ((1u << 30) - 1u));
     const int e = 2 + (int)(rnd() % 30);
+    const int32_t zp = (int32_t)(rnd() % 256) - 128;
+    int64_t b = ((int64_t)1 << (e - 2)) * (1 + 2 * zp), bound;
     if (i % 10 == 0) a = edge[i / 10 % 8];
     bad += to_mbqm_rs(a, m, e - 2) != to_mbqm(a, m, -e);
+    /* to_rqb where the lowering uses it: |a| m / 2^32 + |b| + 2 < 2^31 */
+    bound = (((a < 0 ? -(int64_t)a : (int64_t)a) * m) >> 32) + (b < 0 ? -b : b) + 2;
+    if (bound < ((int64_t)1 << 31)) {
+      bad += to_rqb(a, m, (int32_t)b, e - 1) != to_mbqm(a, m, -e) + zp;
+    }
   }
-  printf("%ld\n", bad);
+  to_report(bad);
   return 0;
 }
-""")
-    subprocess.run(["cc", "-O2", "-std=c99", "-Wall", "-Werror", "-o", str(tmp_path / "t"), str(tmp_path / "t.c")],
-                   check=True)
-    assert subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout.strip() == "0"
+"""
+
+
+@pytest.mark.parametrize("core", ["host", "m0", "m4", "m55"])
+def test_one_step_requantizations_match_tflm(core, tmp_path):
+    """to_mbqm_rs (one 64-bit rounding, used where 2^30 < m < 2^31 and shift <= -2) and to_rqb (the
+    same with the zero point folded into the high word, used where the accumulators cannot make it
+    wrap) against to_mbqm (TFLM's two roundings) over random and extreme accumulators and every
+    shift: on the host, and on emulated cores without (M0) and with the DSP extension, whose
+    SMLAL forms are inline asm."""
+    import subprocess
+
+    from tinyopt.codegen.render import render
+    (tmp_path / "tinyopt_aot_math.h").write_text(render("aot/tinyopt_aot_math.h.j2", model_name="t"))
+    (tmp_path / "t.c").write_text(REQUANT_CHECK)
+    if core == "host":
+        (tmp_path / "report.c").write_text(
+            '#include <stdio.h>\nvoid to_report(long bad) { printf("%ld\\ndone\\n", bad); }\n')
+        subprocess.run(["cc", "-O2", "-std=c99", "-Wall", "-Werror", "-DTO_ROUNDS=3000000", "-o", str(tmp_path / "t"),
+                        str(tmp_path / "t.c"), str(tmp_path / "report.c")], check=True)
+        lines = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout.split()[:-1]
+    else:
+        from aot_qemu import build_program, missing_tools, run_elf
+        if missing_tools():
+            pytest.skip(missing_tools())
+        (tmp_path / "report.c").write_text(
+            "void to_puts(const char *s);\n"
+            "void to_report(long bad) {\n  char b[24];\n  int n = 22;\n  b[23] = 0;\n  b[22] = '\\n';\n"
+            "  do {\n    b[--n] = (char)('0' + bad % 10);\n    bad /= 10;\n  } while (bad > 0);\n"
+            "  to_puts(b + n);\n  to_puts(\"done\\n\");\n}\n")
+        elf = build_program([tmp_path / "t.c", tmp_path / "report.c"], [tmp_path], core, tmp_path,
+                            ["-O2", "-DTO_ROUNDS=200000"])
+        lines = run_elf(elf, core)
+    assert lines == ["0"], lines
 
 
 # every windowed and flat elementwise case above runs in place (its output over its input)

@@ -108,3 +108,28 @@ def test_resolver_method_names():
     assert resolver_method("RELU6") == "AddRelu6"
     assert resolver_method("BATCH_TO_SPACE_ND") == "AddBatchToSpaceNd"
     assert resolver_method("L2_POOL_2D") == "AddL2Pool2D"
+
+
+def test_dsp_flag_must_be_a_boolean(tmp_path):
+    from tinyopt.errors import TinyoptError
+    text = (BOARDS_DIR / "pico.toml").read_text().replace("dsp = false", 'dsp = "no"')
+    (tmp_path / "mine.toml").write_text(text)
+    with pytest.raises(TinyoptError, match="dsp = 'no' is not true or false"):
+        load_board("mine", tmp_path)
+
+
+def test_boards_without_the_dsp_extension_get_portable_aot_kernels_and_no_scratch():
+    """On a core without SMLAD/SXTB16 the DSP kernels' scratch would be RAM for nothing: the aot
+    library for such a board has neither the DSP paths nor their scratch."""
+    from conftest import mlperf_model
+
+    from tinyopt.codegen.aot import model_library
+    assert [b for b in ("qemu-m0", "pico", "esp32", "esp32s3", "host") if load_board(b).dsp] == []
+    assert all(load_board(b).dsp for b in ("qemu-m4", "qemu-m7", "qemu-m33", "qemu-m55", "nano33ble", "teensy41"))
+    kws = mlperf_model("kws_ref_model.tflite").read_bytes()
+    with_dsp = model_library(kws, board=load_board("qemu-m4"))
+    portable = model_library(kws, board=load_board("qemu-m0"))
+    assert with_dsp.memory_plan["scratch_bytes"] > 0 and portable.memory_plan["scratch_bytes"] == 0
+    assert portable.activation_bytes < with_dsp.activation_bytes
+    code = portable.files["tinyopt_model_aot.c"]
+    assert "#if TO_HAVE_DSP" not in code and "to_mac4_ext" not in code and "TO_G2X2" not in code

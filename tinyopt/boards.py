@@ -38,6 +38,9 @@ class Board:
     # the linker copies code and constants into RAM at boot (Teensy 4.x: ITCM/DTCM), so the
     # model and the runtime code count against ram_bytes as well
     code_and_constants_in_ram: bool = False
+    # the core has Arm's DSP extension (SMLAD, SXTB16: Cortex-M4/M7/M33/M55); without it the aot
+    # backend generates only its portable kernels and plans no scratch for the DSP ones
+    dsp: bool = True
     path: Path | None = None
 
     @property
@@ -89,7 +92,16 @@ def _parse(path: Path) -> Board:
         emulator=dict(data.get("emulator", {})),
         runtime_flash_bytes=int(data.get("runtime_flash_bytes", 0)),
         runtime_ram_bytes=int(data.get("runtime_ram_bytes", 0)),
-        code_and_constants_in_ram=bool(data.get("code_and_constants_in_ram", False)), path=path)
+        code_and_constants_in_ram=bool(data.get("code_and_constants_in_ram", False)),
+        dsp=_flag(data, "dsp", True, path), path=path)
+
+
+def _flag(data: dict, key: str, default: bool, path: Path) -> bool:
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        raise TinyoptError(f"board file {path}: {key} = {value!r} is not true or false",
+                           f"write {key} = true or {key} = false (see boards/README.md)")
+    return value
 
 
 def glue_folders() -> list[str]:

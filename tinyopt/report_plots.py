@@ -78,7 +78,8 @@ def plot_memory(plan: dict, path, title: str, tflm_arena: int | None = None,
         ax.add_patch(Rectangle((first - 0.4, t["offset"]), last - first + 0.8, t["bytes"],
                                facecolor=cmap(k % 20), edgecolor="black", linewidth=0.5, alpha=0.85))
         if t["bytes"] >= 0.06 * max(plan["bytes"], 1):
-            ax.text((first + last) / 2, t["offset"] + t["bytes"] / 2, f"t{t['tensor']} {t['bytes']:,} B",
+            label = t.get("label", f"t{t['tensor']}")
+            ax.text((first + last) / 2, t["offset"] + t["bytes"] / 2, f"{label} {t['bytes']:,} B",
                     ha="center", va="center", fontsize=6)
     top = max(plan["bytes"], tflm_arena or 0, 1)
     ax.axhline(plan["bytes"], color="black", linewidth=1, label=f"aot buffer {plan['bytes']:,} B")

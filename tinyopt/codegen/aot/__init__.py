@@ -32,17 +32,24 @@ def _plan(model: TfliteModel, low) -> tuple[dict, int, dict]:
     kernels make, and the placement for reports: per activation tensor its offset, size and
     live range over the steps, and the in-place overlaps the planner took."""
     from tinyopt.analysis.live_ranges import live_ranges
-    steps_io = [(s.inputs, s.outputs) for s in low.steps]
+    sizes = {**low.act_tensors, **low.scratch}
+    steps_io = [(s.inputs, s.outputs + ([s.scratch] if s.scratch is not None else [])) for s in low.steps]
     offers = [planner.Overlap(i, src, t, lag) for i, s in enumerate(low.steps)
               for src, lag in s.overlap.items() for t in s.outputs]
-    offsets, total, taken = planner.plan_with_overlaps(low.act_tensors, steps_io, model.inputs, model.outputs,
+    offsets, total, taken = planner.plan_with_overlaps(sizes, steps_io, model.inputs, model.outputs,
                                                        low.aliases, offers)
-    ranges = live_ranges(low.act_tensors, steps_io, model.inputs, model.outputs, low.aliases)
-    tensors = [{"tensor": r.key, "name": model.tensors[r.key].name, "offset": offsets[r.key], "bytes": r.size,
-                "first": r.first, "last": r.last} for r in ranges.values()]
+    ranges = live_ranges(sizes, steps_io, model.inputs, model.outputs, low.aliases)
+    owner = {s.scratch: s for s in low.steps if s.scratch is not None}
+
+    def label(key: int) -> tuple[str, str]:
+        if key in owner:
+            return f"scratch of {owner[key].opcode} #{owner[key].op_index}", f"s{owner[key].op_index}"
+        return model.tensors[key].name, f"t{key}"
+    tensors = [{"tensor": r.key, "name": label(r.key)[0], "label": label(r.key)[1], "offset": offsets[r.key],
+                "bytes": r.size, "first": r.first, "last": r.last, "scratch": r.key in owner} for r in ranges.values()]
     in_place = [{"step": o.step, "source": o.source, "target": o.target, "lag": o.lag} for o in taken]
     placement = {"bytes": total, "steps": [f"{s.opcode} #{s.op_index}" for s in low.steps], "tensors": tensors,
-                 "in_place": in_place}
+                 "in_place": in_place, "scratch_bytes": max(low.scratch.values(), default=0)}
     return offsets, total, placement
 
 
@@ -57,8 +64,10 @@ def memory_plan(model) -> dict:
 def model_library(model, analysis=None, board=None, options=None) -> ModelLibrary:
     """model: TfliteModel (or .tflite path/bytes). options: "sparse" (bool, default True),
     "min_sparsity" (fraction of zeros before a layer is considered for sparse storage),
-    "model_name". analysis and board are accepted for the common backend signature; the
-    generated C is board-independent."""
+    "model_name", "dsp" (when no board is given). analysis is accepted for the common backend
+    signature. The generated C compiles for every core; a board whose core lacks the DSP
+    extension (board.dsp false) gets only the portable kernels, so no RAM goes to the DSP
+    kernels' scratch."""
     options = dict(options or {})
     if not isinstance(model, TfliteModel):
         model = read_tflite(model)
@@ -66,8 +75,10 @@ def model_library(model, analysis=None, board=None, options=None) -> ModelLibrar
         raise TinyoptError(f"the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
                            "tinyopt firmware feeds one input and reads one output",
                            "export a single-input, single-output model")
+    # a board without the DSP extension gets the portable kernels only: no DSP code, no scratch
+    dsp = board.dsp if board is not None else bool(options.get("dsp", True))
     low = lowering.lower(model, use_sparse=options.get("sparse", True),
-                      min_sparsity=float(options.get("min_sparsity", sparse.MIN_SPARSITY)))
+                         min_sparsity=float(options.get("min_sparsity", sparse.MIN_SPARSITY)), dsp=dsp)
     offsets, arena_bytes, placement = _plan(model, low)
     steps = [dataclasses.replace(s, params=lowering.resolve(s.params, offsets)) for s in low.steps]
     tin, tout = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]

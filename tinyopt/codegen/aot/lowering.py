@@ -14,7 +14,7 @@ import numpy as np
 from tinyopt.analysis.reader import Operator, Tensor, TfliteModel
 from tinyopt.errors import TinyoptError
 
-from . import planner, quant, registry, sparse
+from . import fusion, planner, quant, registry, sparse
 
 TFLM_HINT = "use `--backend tflm`, which interprets every TFLM operator"
 
@@ -24,6 +24,7 @@ class Const:
     name: str
     ctype: str            # int8_t int32_t uint8_t uint32_t
     values: np.ndarray
+    guard: str | None = None   # "dsp" / "portable": compiled only on cores with / without the DSP extension
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Step:
     params: dict
     macs: int = 0
     overlap: dict = field(default_factory=dict)   # input tensor -> lag (streaming.py): output may overlap it
+    scratch: int | None = None    # key of the step's scratch buffer in Lowered.scratch (planned like a tensor)
+    fused_ops: tuple = ()         # operators folded into this step (fusion.py), by index
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Lowered:
     dense_weight_bytes: int = 0    # the same weights stored densely
     other_const_bytes: int = 0     # biases, multipliers, shifts, bitmap starts
     sparse_layers: list = field(default_factory=list)
+    scratch: dict = field(default_factory=dict)      # scratch key (negative) -> bytes, live during its step only
 
 
 def row_major_strides(shape) -> list[int]:
@@ -68,10 +72,11 @@ def unsupported(op: Operator, why: str) -> TinyoptError:
 class Lowerer:
     """Shared state and helpers of one lowering; the per-operator functions are in ops/."""
 
-    def __init__(self, model: TfliteModel, use_sparse: bool, min_sparsity: float):
+    def __init__(self, model: TfliteModel, use_sparse: bool, min_sparsity: float, dsp: bool = True):
         self.m = model
         self.use_sparse = use_sparse
         self.min_sparsity = min_sparsity
+        self.dsp = dsp          # generate the DSP paths (and plan their scratch) next to the portable ones
         self.out = Lowered()
 
     # ---- tensors -------------------------------------------------------------------
@@ -108,9 +113,16 @@ class Lowerer:
             return {"const": name}
         return {"tensor": self.act(op, idx)}
 
-    def const(self, name: str, ctype: str, values) -> str:
-        self.out.consts.append(Const(name, ctype, np.asarray(values).reshape(-1)))
+    def const(self, name: str, ctype: str, values, guard: str | None = None) -> str:
+        self.out.consts.append(Const(name, ctype, np.asarray(values).reshape(-1), guard))
         return name
+
+    def guard(self, name: str, guard: str) -> None:
+        """Compile constant NAME only on cores with ("dsp") or without ("portable") the DSP
+        extension: its path's own layout of the same values exists for the others."""
+        for c in self.out.consts:
+            if c.name == name:
+                c.guard = guard
 
     def range_(self, op: Operator, out: Tensor) -> tuple[int, int]:
         act = op.options.get("fusedActivationFunction", "NONE")
@@ -119,13 +131,31 @@ class Lowerer:
         except ValueError:
             raise unsupported(op, f"fused activation {act}") from None
 
-    def multipliers(self, prefix: str, pairs: list[tuple[int, int]], p: dict) -> None:
-        """Per-channel multipliers, or one constant when all channels agree. When every
-        multiplier lies strictly between 2^30 and 2^31 and every shift is <= -2, the kernels
-        requantize with to_mbqm_rs (one rounding step, same result), and the shift table
-        holds s = -shift - 2 instead (p["rq_fast"])."""
+    def multipliers(self, prefix: str, pairs: list[tuple[int, int]], p: dict,
+                    acc_bounds: np.ndarray | None = None, out_zp: int | None = None) -> None:
+        """Per-channel multipliers, or one constant when all channels agree; p["rq"] names the
+        requantization the kernels use (common.c.j2's out8), each giving TFLM's result:
+        "bias": every multiplier strictly between 2^30 and 2^31, every shift <= -2, and
+        acc_bounds (the largest |accumulator| per channel) small enough that to_rqb's high
+        word cannot wrap: one rounding step with the zero point folded in, a table of
+        (multiplier, start of the high word, shift) per channel; "rs": the same multipliers
+        and shifts without a bound: to_mbqm_rs, then + zero point; "two_step": to_mbqm."""
         fast = all((1 << 30) < m < (1 << 31) and s <= -2 for m, s in pairs)
-        p["rq_fast"] = fast
+        if fast and acc_bounds is not None and out_zp is not None:
+            starts = [(1 << (-s - 2)) * (1 + 2 * int(out_zp)) for _, s in pairs]
+            bounds = np.broadcast_to(np.asarray(acc_bounds, np.float64), (len(pairs),))
+            if all(float(bd) * m / 2.0 ** 32 + abs(b) + 2 < 2.0 ** 31 for bd, (m, _), b in zip(bounds, pairs, starts)):
+                triples = [(m, b, -s - 1) for (m, s), b in zip(pairs, starts)]
+                p["rq"] = "bias"
+                if len(set(triples)) == 1:
+                    p["mult"], p["rq_b"], p["shift"] = triples[0]
+                    p["per_channel"] = False
+                else:
+                    p["rq_table"] = self.const(prefix + "_rq", "int32_t", [v for t in triples for v in t])
+                    p["per_channel"] = True
+                    self.out.other_const_bytes += 12 * len(pairs)
+                return
+        p["rq"] = "rs" if fast else "two_step"
         if fast:
             pairs = [(m, -s - 2) for m, s in pairs]
         if len(set(pairs)) == 1:
@@ -136,6 +166,13 @@ class Lowerer:
             p["shift"] = self.const(prefix + ("_rs" if fast else "_shift"), "int32_t", [s for _, s in pairs])
             p["per_channel"] = True
             self.out.other_const_bytes += 8 * len(pairs)
+
+    @staticmethod
+    def acc_bounds(bias: np.ndarray | None, w2: np.ndarray, in_off: int) -> np.ndarray:
+        """The largest |accumulator| per output channel (rows of w2) on every kernel path: the
+        bias plus the input offset times the weights (folded or not) plus int8 inputs."""
+        b = np.abs(bias.astype(np.int64)) if bias is not None else 0
+        return b + (128 + abs(int(in_off))) * np.abs(w2.astype(np.int64)).sum(axis=1)
 
     def bias(self, op: Operator, idx: int, prefix: str, channels: int):
         if idx < 0:
@@ -222,6 +259,7 @@ class Lowerer:
                     f"operator {op.opcode} (#{op.index}) has operands the aot backend cannot lower "
                     f"({type(err).__name__}: {str(err)[:100]})",
                     "the file may be damaged: `tinyopt analyze` shows its shapes; or use `--backend tflm`") from None
+        fusion.fuse_residual_adds(self.out, m.outputs)
         return self.out
 
     def _check_float(self, op: Operator) -> None:
@@ -234,21 +272,30 @@ class Lowerer:
                                    "convert it to int8 with `tinyopt convert`, or use `--backend tflm`")
 
     def step(self, kind: str, op: Operator, inputs: list, outputs: list, params: dict, macs: int = 0,
-             overlap: dict | None = None) -> None:
+             overlap: dict | None = None, scratch: int = 0) -> None:
         """overlap: input tensor -> lag for kernels that may write their output over that input
-        (see streaming.py); the planner decides whether to."""
+        (see streaming.py); the planner decides whether to. scratch: bytes the kernel needs while
+        it runs (extended patches, padded rows); they are planned in the activation buffer like a
+        tensor that lives for this step only, and the kernel finds them at params["scratch"]."""
         fn = f"op{op.index}_{op.opcode.lower()}"
         template = registry.LOWERINGS[op.opcode].template
+        key = None
+        if scratch > 0:
+            key = -1 - len(self.out.steps)        # negative: never a model tensor's index
+            self.out.scratch[key] = int(scratch)
+            params["scratch"] = {"tensor": key}
         self.out.steps.append(Step(kind, template, fn, op.opcode, op.index, inputs, outputs, params, macs,
-                                   dict(overlap or {})))
+                                   dict(overlap or {}), key))
 
     @staticmethod
     def padding(stride: int, dilation: int, in_size: int, filt: int, out_size: int) -> int:
         eff = (filt - 1) * dilation + 1
         return max(0, ((out_size - 1) * stride + eff - in_size) // 2)
 
-def lower(model: TfliteModel, use_sparse: bool = True, min_sparsity: float = sparse.MIN_SPARSITY) -> Lowered:
-    return Lowerer(model, use_sparse, min_sparsity).lower()
+def lower(model: TfliteModel, use_sparse: bool = True, min_sparsity: float = sparse.MIN_SPARSITY,
+          dsp: bool = True) -> Lowered:
+    """dsp: the target core may have Arm's DSP extension (False: portable kernels only)."""
+    return Lowerer(model, use_sparse, min_sparsity, dsp).lower()
 
 
 def resolve(value, offsets: dict):

@@ -113,20 +113,28 @@ def _overlap(a0: int, asize: int, b0: int, bsize: int) -> bool:
 
 # Placement orders. Largest first is TFLM's; an in-place chain puts each output below its input,
 # so placing the latest tensors first leaves room under the earlier ones; the other orders are
-# tried too and the smallest layout is kept.
+# tried too and the smallest layout is kept. Kernel scratch (negative keys, one step long) goes
+# last in every order: it fits whatever gap its step leaves, and placed early it can split an
+# output from the input it is offered to overlap.
 def _LARGEST_FIRST(r: LiveRange):
-    return (-r.size, r.first, r.key)
+    return (r.key < 0, -r.size, r.first, r.key)
+
+
+def _LARGEST_LATEST_FIRST(r: LiveRange):
+    # among equal sizes (a residual stage) the later first: each output then lies where its
+    # input can be placed one lag above it
+    return (r.key < 0, -r.size, -r.first, r.key)
 
 
 def _LATEST_FIRST(r: LiveRange):
-    return (-r.first, -r.size, r.key)
+    return (r.key < 0, -r.first, -r.size, r.key)
 
 
 def _EARLIEST_FIRST(r: LiveRange):
-    return (r.first, -r.size, r.key)
+    return (r.key < 0, r.first, -r.size, r.key)
 
 
-_ORDERS = (_LARGEST_FIRST, _LATEST_FIRST, _EARLIEST_FIRST)
+_ORDERS = (_LARGEST_FIRST, _LARGEST_LATEST_FIRST, _LATEST_FIRST, _EARLIEST_FIRST)
 
 
 def _place(ranges: dict[int, LiveRange], offers: list[Overlap], order) -> tuple[dict[int, int], int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tinyopt.codegen.aot import quant
 from tinyopt.codegen.aot.lowering import unsupported
+from tinyopt.codegen.aot.ops.conv import ext_words
 from tinyopt.codegen.aot.registry import lowers
 
 
@@ -25,7 +26,7 @@ def fully_connected(lw, op):
     sx, zx = lw.qp(tx)
     sy, zy = lw.qp(ty)
     lo, hi = lw.range_(op, ty)
-    p = dict(B=B, K=K, O=O, in_off=-zx, out_zp=zy, lo=lo, hi=hi, x={"tensor": x}, y={"tensor": y})
+    p = dict(B=B, K=K, O=O, in_off=-zx, out_zp=zy, lo=lo, hi=hi, x={"tensor": x}, y={"tensor": y}, dsp=lw.dsp)
     bias_idx = op.inputs[2] if len(op.inputs) > 2 else -1
     p["bias"] = lw.bias(op, bias_idx, prefix, O)
     p["fold"] = lw.folded(op, bias_idx, w.data.reshape(O, K), -zx, prefix)
@@ -35,6 +36,10 @@ def fully_connected(lw, op):
         pairs = quant.conv_multipliers(sx, w.scales, sy, O)
     else:
         pairs = [quant.fc_per_tensor_multiplier(sx, float(w.scales[0]), sy)] * O
-    lw.multipliers(prefix, pairs, p)
+    bias_data = lw.t(bias_idx).data if bias_idx >= 0 else None
+    lw.multipliers(prefix, pairs, p, lw.acc_bounds(bias_data, w.data.reshape(O, K), -zx), zy)
     lw.store_weights(prefix, w.data.reshape(O, 1, K), False, p, f"op{op.index} FULLY_CONNECTED")
-    lw.step("fully_connected", op, [x], [y], p, B * O * K)
+    # DSP cores: the input sign-extended once for all rows, in the scratch (up to 1024 inputs)
+    p["ext"] = bool(lw.dsp and O % 4 == 0 and p["fold"] and not p["sparse"] and K <= 1024)
+    scratch = 4 * ext_words(K) if p["ext"] else 0
+    lw.step("fully_connected", op, [x], [y], p, B * O * K, scratch=scratch)
