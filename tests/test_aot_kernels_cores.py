@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 from aot_qemu import CORES, check_on_core, missing_tools
-from test_aot_ops import CASES, KERNEL_CASES
+from test_aot_ops import CASES, KERNEL_CASES, case_options
 
 pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=str(missing_tools()))
 
@@ -15,4 +15,4 @@ pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=str(missing_
 @pytest.mark.parametrize("core", CORES)
 @pytest.mark.parametrize("name", KERNEL_CASES)
 def test_kernel_byte_exact_on_core(name, core, tmp_path):
-    check_on_core(CASES[name](), core, tmp_path)
+    check_on_core(CASES[name](), core, tmp_path, options=case_options(name))

@@ -278,7 +278,21 @@ CASES = {
     # depthwise rows wider than the scratch allows: column tiles, the last one shorter
     "depthwise_c16_tiled_rows": lambda: depthwise(65, hw=(3, 61), cin=16, act="RELU"),
     "depthwise_c16_tiled_rows_s2": lambda: depthwise(66, hw=(3, 69), cin=16, stride=(2, 2)),
+    # pruned convolutions as non-zero lists (the "auto" storage): four-pixel groups with a shorter
+    # last one, padding at the borders, dilation and stride, a fused residual ADD, an all-zero channel
+    "conv_list_80_borders": lambda: conv(67, hw=(7, 9), cin=8, cout=6, sparsity=0.8, act="RELU"),
+    "conv_list_90_s2_dilated": lambda: conv(68, hw=(11, 10), cin=5, cout=4, stride=(2, 1), dil=(1, 2), sparsity=0.9),
+    "conv_list_residual": lambda: residual(69, c=8, sparsity=0.85),
+    "conv_list_empty_channel": lambda: conv(75, hw=(5, 6), cin=4, cout=3, k=(1, 1), padding="VALID", sparsity=0.99),
 }
+
+
+def case_options(name: str) -> dict:
+    """The cases with pruned weights are generated with sparse storage wherever it is smaller
+    ("size"): the default ("auto") keeps them dense on DSP cores, where that is faster."""
+    return {"sparse": "size"} if "sparse" in name else {}
+
+
 # the cases above run on the emulated cores too (tests/test_aot_kernels_cores.py)
 KERNEL_CASES = ["conv_same_stride2_relu6_perchannel", "conv_1x1_stride2_valid", "conv_valid_dilation2",
                 "conv_per_tensor_no_bias_5x3", "conv_sparse_75", "depthwise_same", "depthwise_mult2_stride2",
@@ -297,22 +311,22 @@ def test_cases_cover_every_listed_operator():
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_operator_bit_exact(name, tmp_path):
-    check_bit_exact(CASES[name](), tmp_path, samples=60, seed=len(name))
+    check_bit_exact(CASES[name](), tmp_path, samples=60, seed=len(name), options=case_options(name))
 
 
 @pytest.mark.parametrize("name", ["conv_sparse_75", "depthwise_mult3_valid_dilation", "add_broadcast_channels",
                                   "softmax_beta_wide", "logistic", "mean_spatial_keepdims", "pad_4d",
                                   "dequantize_quantize_float", "fc_sparse_80", "concat_channels_const"])
 def test_operator_sanitizers(name, tmp_path):
-    check_bit_exact(CASES[name](), tmp_path, samples=30, sanitize=True)
+    check_bit_exact(CASES[name](), tmp_path, samples=30, sanitize=True, options=case_options(name))
 
 
 def test_sparse_layers_are_chosen_and_smaller(tmp_path):
-    lib, _ = check_bit_exact(fully_connected(40, k=256, n=32, sparsity=0.75), tmp_path, samples=20)
+    fc75 = fully_connected(40, k=256, n=32, sparsity=0.75)
+    lib, _ = check_bit_exact(fc75, tmp_path, samples=20, options={"sparse": "size"})
     (layer,) = lib.summary["sparse_layers"]
     assert layer["sparse_bytes"] <= 0.5 * layer["dense_bytes"]
-    dense = check_bit_exact(fully_connected(40, k=256, n=32, sparsity=0.75), tmp_path / "d", samples=20,
-                            options={"sparse": False})[0]
+    dense = check_bit_exact(fc75, tmp_path / "d", samples=20, options={"sparse": "off"})[0]
     assert dense.summary["sparse_layers"] == []
     assert lib.summary["weight_bytes"] < dense.summary["weight_bytes"]
     # an unpruned layer stays dense
@@ -320,12 +334,34 @@ def test_sparse_layers_are_chosen_and_smaller(tmp_path):
     assert unpruned.summary["sparse_layers"] == []
 
 
+def test_auto_sparse_storage_is_never_the_slower_one():
+    """"auto" (sparse.thresholds, from measurements on the emulated M0 and M4): a convolution with
+    75 % zeros as a non-zero list on both cores; a fully connected layer as a bitmap only from 90 %
+    zeros (M0) / 93 % (M4, whose dense kernel is faster), dense below; 60 % zeros stay dense."""
+    from tinyopt.boards import load_board
+    from tinyopt.codegen.aot import model_library
+    from tinyopt.errors import TinyoptError
+
+    def encodings(raw, board):
+        return [layer["encoding"] for layer in model_library(raw, board=load_board(board)).summary["sparse_layers"]]
+    for board in ("qemu-m0", "qemu-m4"):
+        assert encodings(conv(70, cin=16, cout=8, sparsity=0.75), board) == ["non-zero list"]
+        assert encodings(conv(71, cin=16, cout=8, sparsity=0.6), board) == []
+        assert encodings(fully_connected(72, k=256, n=32, sparsity=0.75), board) == []
+        assert encodings(fully_connected(73, k=256, n=32, sparsity=0.96), board) == ["bitmap"]
+    fc91 = fully_connected(74, k=512, n=32, sparsity=0.915)
+    assert (encodings(fc91, "qemu-m0"), encodings(fc91, "qemu-m4")) == (["bitmap"], [])
+    with pytest.raises(TinyoptError, match="not one of auto, size, off"):
+        model_library(fully_connected(42), options={"sparse": "smallest"})
+
+
 @pytest.mark.parametrize("name", sorted(n for n in CASES if n.startswith(("conv", "depthwise", "fc", "reshape"))))
 def test_operator_bit_exact_without_bias_folding(name, tmp_path, monkeypatch):
     """The path taken when bias + offset * sum(weights) would overflow int32: offsets per MAC."""
     from tinyopt.codegen.aot import lowering
     monkeypatch.setattr(lowering.Lowerer, "folded", lambda self, *args: None)
-    check_bit_exact(CASES[name](), tmp_path, samples=20, sanitize=name.endswith(("sparse_75", "dilation")))
+    check_bit_exact(CASES[name](), tmp_path, samples=20, sanitize=name.endswith(("sparse_75", "dilation")),
+                    options=case_options(name))
 
 
 def test_residual_adds_are_folded_into_their_convolution():
@@ -450,4 +486,4 @@ def test_a_lag_too_small_is_caught(name, pixels, tmp_path, monkeypatch):
                         lambda B, H, W, C, OH, OW, O, *rest: real(B, H, W, C, OH, OW, O, *rest) - pixels * O)
     assert memory_plan(CASES[name]())["in_place"]
     with pytest.raises(AssertionError, match="outputs differ"):
-        check_bit_exact(CASES[name](), tmp_path, samples=10)
+        check_bit_exact(CASES[name](), tmp_path, samples=10, options=case_options(name))

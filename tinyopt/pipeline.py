@@ -38,6 +38,7 @@ class BuildOptions:
     keep_running: bool = False
     layers: int = 0                     # > 0: also profile every layer over that many inferences
     compare: str | None = None          # an earlier build's OUT: its per-layer profile side by side
+    sparse: str = "auto"                # aot: storage of pruned layers (tinyopt.codegen.aot.sparse.MODES)
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _stages(options: BuildOptions, board: Board, stage: Path, final: Path, repor
     with timed(report, "generate"):
         name = Path(str(options.model).rstrip("/")).stem if options.model else "demo"
         project = generate(tflite, board, backend=options.backend, out=project_dir,
-                           options={"model_name": name}, analysis=analysis)
+                           options={"model_name": name, "sparse": options.sparse}, analysis=analysis)
     _point_project_at_final_model(project_dir, tflite, stage, final)
     report["project"] = {"path": str(final / "project"), "files": len(project.files),
                          "library": project.manifest.library}

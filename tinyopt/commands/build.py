@@ -2,7 +2,7 @@ import click
 
 from tinyopt.backends import CHOICE_HELP
 from tinyopt.backends import names as backend_names
-from tinyopt.commands.common import console, emit_json, force_option, json_option
+from tinyopt.commands.common import console, emit_json, force_option, json_option, sparse_option
 from tinyopt.commands.keras_options import (
     convert_options,
     data_option,
@@ -35,10 +35,11 @@ from tinyopt.commands.keras_options import (
                    "--layers): its per-layer cycles side by side with this build's.")
 @click.option("--keep-running", is_flag=True, help="Emulated board: leave the emulator running at the end.")
 @click.option("-o", "--out", "out", type=click.Path(), required=True, help="Output directory.")
+@sparse_option
 @force_option
 @json_option
 def command(model, board, backend, data, port, runs, warmup, windows, count, layers, compare, keep_running, out,
-            force, as_json, **kw):
+            sparse, force, as_json, **kw):
     """Run every stage: (optimize) -> convert -> analyze -> generate -> build -> flash -> measure.
 
     MODEL is a .keras, .h5 or SavedModel directory, or an int8 .tflite (default: the bundled
@@ -61,7 +62,7 @@ def command(model, board, backend, data, port, runs, warmup, windows, count, lay
     options = BuildOptions(board=board, backend=backend, model=model, data=data,
                            optimize=opts if opts.any else None, convert=make_convert_options(kw),
                            port=port, runs=runs, warmup=warmup, windows=windows, count=count,
-                           force=force, keep_running=keep_running, layers=layers, compare=compare)
+                           force=force, keep_running=keep_running, layers=layers, compare=compare, sparse=sparse)
     with make_progress() as progress:
         outcome = run(options, out, progress)
     report = outcome.report

@@ -17,6 +17,14 @@ def force_option(f):
                         help="Replace the output directory if it exists.")(f)
 
 
+def sparse_option(f):
+    # the choices are sparse.MODES, written out so that --help does not import the code generator
+    return click.option("--sparse", type=click.Choice(["auto", "size", "off"]), default="auto", show_default=True,
+                        help="aot backend: how pruned layers are stored. auto: sparse (zeros skipped) where that is "
+                             "smaller and not slower than dense - on cores with the DSP extension (M4/M7/M33/M55) "
+                             "from 90 % zeros, elsewhere from 50 %; size: sparse wherever smaller; off: dense.")(f)
+
+
 def emit_json(data) -> None:
     json.dump(data, sys.stdout, indent=2, default=str)
     sys.stdout.write("\n")

@@ -2,7 +2,7 @@ import click
 
 from tinyopt.backends import CHOICE_HELP
 from tinyopt.backends import names as backend_names
-from tinyopt.commands.common import console, emit_json, force_option, json_option
+from tinyopt.commands.common import console, emit_json, force_option, json_option, sparse_option
 
 
 @click.command("generate")
@@ -13,9 +13,10 @@ from tinyopt.commands.common import console, emit_json, force_option, json_optio
               help="Project directory to write.")
 @click.option("--arena-placement", type=click.Choice(["static", "heap", "psram"]), default=None,
               help="ESP32 only: where the TFLM arena lives (default: the board file's choice).")
+@sparse_option
 @force_option
 @json_option
-def command(model, board, backend, out, arena_placement, force, as_json):
+def command(model, board, backend, out, arena_placement, sparse, force, as_json):
     """Write a PlatformIO firmware project for an int8 MODEL.tflite on a board.
 
     The project holds the model library (lib/tinyopt_model/), the MLPerf Tiny serial
@@ -31,6 +32,7 @@ def command(model, board, backend, out, arena_placement, force, as_json):
     """
     from tinyopt.codegen.generate import generate
     options = {"arena_placement": arena_placement} if arena_placement else {}
+    options["sparse"] = sparse
     project = generate(model, board, backend=backend, out=out, force=force, options=options)
     if as_json:
         emit_json(project.to_json())

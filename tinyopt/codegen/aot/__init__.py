@@ -61,9 +61,18 @@ def memory_plan(model) -> dict:
     return _plan(model, lowering.lower(model))[2]
 
 
+def sparse_mode(value) -> str:
+    if value is True or value is False:
+        return "size" if value else "off"
+    if value not in sparse.MODES:
+        raise TinyoptError(f"sparse storage {value!r} is not one of {', '.join(sparse.MODES)}",
+                           "use --sparse auto (default), size or off")
+    return value
+
+
 def model_library(model, analysis=None, board=None, options=None) -> ModelLibrary:
-    """model: TfliteModel (or .tflite path/bytes). options: "sparse" (bool, default True),
-    "min_sparsity" (fraction of zeros before a layer is considered for sparse storage),
+    """model: TfliteModel (or .tflite path/bytes). options: "sparse" (sparse.MODES, default "auto";
+    True / False mean "size" / "off"),
     "model_name", "dsp" (when no board is given). analysis is accepted for the common backend
     signature. The generated C compiles for every core; a board whose core lacks the DSP
     extension (board.dsp false) gets only the portable kernels, so no RAM goes to the DSP
@@ -77,8 +86,7 @@ def model_library(model, analysis=None, board=None, options=None) -> ModelLibrar
                            "export a single-input, single-output model")
     # a board without the DSP extension gets the portable kernels only: no DSP code, no scratch
     dsp = board.dsp if board is not None else bool(options.get("dsp", True))
-    low = lowering.lower(model, use_sparse=options.get("sparse", True),
-                         min_sparsity=float(options.get("min_sparsity", sparse.MIN_SPARSITY)), dsp=dsp)
+    low = lowering.lower(model, sparse_mode=sparse_mode(options.get("sparse", "auto")), dsp=dsp)
     offsets, arena_bytes, placement = _plan(model, low)
     steps = [dataclasses.replace(s, params=lowering.resolve(s.params, offsets)) for s in low.steps]
     tin, tout = model.tensors[model.inputs[0]], model.tensors[model.outputs[0]]

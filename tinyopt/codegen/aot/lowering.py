@@ -72,10 +72,9 @@ def unsupported(op: Operator, why: str) -> TinyoptError:
 class Lowerer:
     """Shared state and helpers of one lowering; the per-operator functions are in ops/."""
 
-    def __init__(self, model: TfliteModel, use_sparse: bool, min_sparsity: float, dsp: bool = True):
+    def __init__(self, model: TfliteModel, sparse_mode: str, dsp: bool = True):
         self.m = model
-        self.use_sparse = use_sparse
-        self.min_sparsity = min_sparsity
+        self.sparse_mode = sparse_mode       # sparse.MODES
         self.dsp = dsp          # generate the DSP paths (and plan their scratch) next to the portable ones
         self.out = Lowered()
 
@@ -210,24 +209,36 @@ class Lowerer:
             raise unsupported(op, "weights with a non-zero zero point")
         return w
 
-    def store_weights(self, prefix: str, w3: np.ndarray, need_starts: bool, p: dict, layer: str) -> None:
-        """Dense or sparse weights, whichever is smaller. w3: [channels, taps, inputs]."""
-        enc = sparse.choose(w3, need_starts, self.use_sparse, self.min_sparsity)
+    def store_weights(self, prefix: str, w3: np.ndarray, need_starts: bool, p: dict, layer: str,
+                      kernel: str, listed: bool = False) -> None:
+        """Dense, bitmap (p["sparse"]) or, where the kernel takes one (listed: a convolution with
+        the folded bias), non-zero list (p["nzlist"]) storage, by sparse.thresholds for this core,
+        mode and KERNEL ("conv", "fc"). w3: [channels, taps, inputs]."""
+        bitmap_from, list_from = sparse.thresholds(self.sparse_mode, self.dsp, kernel)
+        enc = sparse.choose(w3, need_starts, bitmap_from, list_from if listed else None)
         self.out.dense_weight_bytes += w3.size
+        p["sparse"] = p["nzlist"] = False
         if enc is None:
-            p["sparse"] = False
             p["w"] = self.const(prefix + "_w", "int8_t", w3)
             self.out.weight_bytes += w3.size
             return
-        p["sparse"] = True
-        p["bits"] = self.const(prefix + "_bits", "uint8_t", enc.bitmap)
-        p["vals"] = self.const(prefix + "_vals", "int8_t", enc.values if enc.values.size else [0])
-        p["tap_bytes"] = enc.tap_bytes
-        if need_starts:
-            p["starts"] = self.const(prefix + "_starts", "uint32_t", enc.starts)
+        if isinstance(enc, sparse.NonzeroList):
+            p["nzlist"] = True
+            p["nz_counts"] = self.const(prefix + "_nzn", "uint16_t", enc.counts)
+            p["nz_offs"] = self.const(prefix + "_nzo", "uint16_t", enc.offsets if enc.offsets.size else [0])
+            p["nz_vals"] = self.const(prefix + "_nzv", "int8_t", enc.values if enc.values.size else [0])
+            kind = "non-zero list"
+        else:
+            p["sparse"] = True
+            p["bits"] = self.const(prefix + "_bits", "uint8_t", enc.bitmap)
+            p["vals"] = self.const(prefix + "_vals", "int8_t", enc.values if enc.values.size else [0])
+            p["tap_bytes"] = enc.tap_bytes
+            if need_starts:
+                p["starts"] = self.const(prefix + "_starts", "uint32_t", enc.starts)
+            kind = "bitmap"
         self.out.weight_bytes += enc.nbytes
         self.out.sparse_layers.append({"layer": layer, "dense_bytes": int(w3.size), "sparse_bytes": int(enc.nbytes),
-                                       "zeros": float(1.0 - enc.values.size / max(1, w3.size))})
+                                       "zeros": float(1.0 - enc.values.size / max(1, w3.size)), "encoding": kind})
 
     def lower(self) -> Lowered:
         m = self.m
@@ -292,10 +303,10 @@ class Lowerer:
         eff = (filt - 1) * dilation + 1
         return max(0, ((out_size - 1) * stride + eff - in_size) // 2)
 
-def lower(model: TfliteModel, use_sparse: bool = True, min_sparsity: float = sparse.MIN_SPARSITY,
-          dsp: bool = True) -> Lowered:
-    """dsp: the target core may have Arm's DSP extension (False: portable kernels only)."""
-    return Lowerer(model, use_sparse, min_sparsity, dsp).lower()
+def lower(model: TfliteModel, sparse_mode: str = "auto", dsp: bool = True) -> Lowered:
+    """sparse_mode: sparse.MODES; dsp: the target core may have Arm's DSP extension (False:
+    portable kernels only)."""
+    return Lowerer(model, sparse_mode, dsp).lower()
 
 
 def resolve(value, offsets: dict):

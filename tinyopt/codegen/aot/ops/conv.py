@@ -65,8 +65,10 @@ def _conv(lw: Lowerer, op: Operator, depthwise: bool) -> None:
     else:
         if w.shape[3] != C:
             raise unsupported(op, "grouped convolution")
-        lw.store_weights(prefix, w.data.reshape(O, KH * KW, C), True, p, f"op{op.index} CONV_2D")
-        scratch = _gemm(p, lw.dsp)
+        # the non-zero list kernel reads zero-point padded patches: it needs the folded bias
+        lw.store_weights(prefix, w.data.reshape(O, KH * KW, C), True, p, f"op{op.index} CONV_2D", "conv",
+                         listed=bool(p["fold"]))
+        scratch = _nzlist(p) if p["nzlist"] else _gemm(p, lw.dsp)
         if p["gemm"]:
             # the DSP path reads the weights of each channel pair interleaved, four taps of one
             # channel then four of the other (one LDRD for both), the portable path row by row
@@ -124,6 +126,14 @@ def depthwise_halfword_pairs(w: np.ndarray) -> np.ndarray:
     taps, C = w.shape
     g = w.astype(np.int16).reshape(taps, C // 4, 4)[:, :, [0, 2, 1, 3]]
     return g.transpose(1, 0, 2).reshape(-1)
+
+
+def _nzlist(p: dict) -> int:
+    """The non-zero list kernel (p["nzlist"]): four output pixels' windows copied into the scratch
+    as zero-point padded patches, KP bytes apart. Returns scratch bytes."""
+    p["gemm"] = False
+    p["KP"] = -(-p["KH"] * p["KW"] * p["C"] // 4) * 4
+    return 4 * p["KP"]
 
 
 def _depthwise_rows(p: dict, dsp: bool) -> int:

@@ -38,7 +38,7 @@ def fully_connected(lw, op):
         pairs = [quant.fc_per_tensor_multiplier(sx, float(w.scales[0]), sy)] * O
     bias_data = lw.t(bias_idx).data if bias_idx >= 0 else None
     lw.multipliers(prefix, pairs, p, lw.acc_bounds(bias_data, w.data.reshape(O, K), -zx), zy)
-    lw.store_weights(prefix, w.data.reshape(O, 1, K), False, p, f"op{op.index} FULLY_CONNECTED")
+    lw.store_weights(prefix, w.data.reshape(O, 1, K), False, p, f"op{op.index} FULLY_CONNECTED", "fc")
     # DSP cores: the input sign-extended once for all rows, in the scratch (up to 1024 inputs)
     p["ext"] = bool(lw.dsp and O % 4 == 0 and p["fold"] and not p["sparse"] and K <= 1024)
     scratch = 4 * ext_words(K) if p["ext"] else 0
