@@ -10,7 +10,8 @@ An alias (RESHAPE) shares its source's storage and extends its lifetime.
 In-place execution: a step may offer to write its output over an input that dies there
 (an Overlap, with the lag of streaming.py): the two may then share bytes provided the output
 starts at least `lag` bytes below the input. Every other pair of buffers live at the same
-time stays apart. The planner chooses among layouts by the total they yield: the plain one,
+time stays apart. A kernel's scratch (lowering.Step.scratch) is planned as a tensor with a
+negative key that lives for its step only. The planner chooses among layouts by the total they yield: the plain one,
 and in-place ones with several placement orders and subsets of the offers."""
 from __future__ import annotations
 

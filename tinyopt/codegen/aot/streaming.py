@@ -11,7 +11,13 @@ tolerance is added); the planner only uses it when the input dies at that step.
 The write order assumed is the one every kernel in firmware_templates/aot/kernels/conv.c.j2
 and elementwise.c.j2 follows on every path (portable and DSP): output pixels in raster order
 over batch, row, column; a pixel's channels written while its window is still being read;
-and two neighbouring pixels computed together, so the writes may run one pixel ahead."""
+and two neighbouring pixels computed together, so the writes may run one pixel ahead. Kernels
+that read more before they write stay within the same lag: the depthwise row buffers copy
+input rows before the row's first write, and the non-zero list kernel copies four pixels'
+windows and then writes those four pixels, up to pixel q + 4 when pixel q + 2's bound already
+allows that much (the first input byte still to be read never decreases along the raster).
+A residual operand folded into a convolution (fusion.py) is read element by element just
+before the same element of the output is written: lag 0 against it."""
 from __future__ import annotations
 
 import numpy as np
