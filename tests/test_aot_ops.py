@@ -316,7 +316,8 @@ def test_operator_bit_exact(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["conv_sparse_75", "depthwise_mult3_valid_dilation", "add_broadcast_channels",
                                   "softmax_beta_wide", "logistic", "mean_spatial_keepdims", "pad_4d",
-                                  "dequantize_quantize_float", "fc_sparse_80", "concat_channels_const"])
+                                  "dequantize_quantize_float", "fc_sparse_80", "concat_channels_const",
+                                  "conv_list_80_borders", "conv_list_residual", "residual_from_input"])
 def test_operator_sanitizers(name, tmp_path):
     check_bit_exact(CASES[name](), tmp_path, samples=30, sanitize=True, options=case_options(name))
 
