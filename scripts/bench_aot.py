@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +123,7 @@ def callgrind_ir(binary: Path, inputs: np.ndarray, out_bytes: int, work: Path) -
 
 
 def qemu_firmware(path: Path, work: Path, board: str = "qemu-m4", backend: str = "aot",
-                  kernels: str = "reference", runs: int = 3) -> dict | None:
+                  kernels: str = "reference", runs: int = 3, timeout_s: float = 600.0) -> dict | None:
     """The generated firmware for BOARD (an emulated qemu-* board) and BACKEND (tflm with
     KERNELS reference or cmsis-nn): RAM and flash as PlatformIO reports them for the whole
     firmware (harness included), and instructions per inference in QEMU (-icount shift=0: the
@@ -162,6 +163,10 @@ def qemu_firmware(path: Path, work: Path, board: str = "qemu-m4", backend: str =
                              "-nographic", "-monitor", "none", "-serial", "stdio",
                              "-icount", f"shift={emu.get('icount_shift', 0)}", "-kernel", str(elf)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    # a firmware that faults or hangs never prints its figures: the emulator is killed after the
+    # timeout (which ends the read below), and the row says so
+    watchdog = threading.Timer(timeout_s, proc.kill)
+    watchdog.start()
     try:
         sent = False
         for raw in proc.stdout:
@@ -177,8 +182,12 @@ def qemu_firmware(path: Path, work: Path, board: str = "qemu-m4", backend: str =
                 out["instructions"] = int(m.group(1)) / runs
                 break
     finally:
+        watchdog.cancel()
         proc.kill()
         proc.wait()
+    if out["instructions"] is None:
+        print(f"note: {board} {backend}/{kernels}: no figures within {timeout_s:.0f} s (fault or hang)",
+              file=sys.stderr)
     return out
 
 
