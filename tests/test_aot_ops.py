@@ -284,6 +284,8 @@ CASES = {
     "conv_list_90_s2_dilated": lambda: conv(68, hw=(11, 10), cin=5, cout=4, stride=(2, 1), dil=(1, 2), sparsity=0.9),
     "conv_list_residual": lambda: residual(69, c=8, sparsity=0.85),
     "conv_list_empty_channel": lambda: conv(75, hw=(5, 6), cin=4, cout=3, k=(1, 1), padding="VALID", sparsity=0.99),
+    # a window of 576 taps: the second pixel's extended inputs lie beyond LDRD's offset range
+    "conv_3x3_c64_far_second_pixel": lambda: conv(76, hw=(4, 5), cin=64, cout=4, act="RELU"),
 }
 
 
