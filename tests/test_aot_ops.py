@@ -123,6 +123,21 @@ def residual(seed, hw=(7, 9), c=8, k=(3, 3), side=1, shortcut=False, from_input=
     return g.build([x], [z])
 
 
+def residual_reshaped_after(seed, hw=(5, 6), c=8):
+    """ADD(RESHAPE(conv 1x1(x)), conv 3x3(x)) with the 1x1 run after the 3x3: the 3x3 is read by the
+    ADD alone, but its residual operand (an alias of the 1x1's output) does not exist yet when the
+    3x3 runs, so nothing may be folded."""
+    g = GraphBuilder(seed)
+    x = g.act([1, *hw, c])
+    y = _conv_op(g, x, hw, c, c, (3, 3))
+    r = _conv_op(g, x, hw, c, c, (1, 1))
+    r2 = g.act([1, *hw, c], g.scale_of(r), int(g.tensors[r].quantization.zeroPoint[0]))
+    g.op("RESHAPE", [r, g.const_i32([1, *hw, c])], [r2], "ReshapeOptions", newShape=[1, *hw, c])
+    z = g.act([1, *hw, c])
+    g.op("ADD", [r2, y], [z], "AddOptions", fusedActivationFunction="NONE")
+    return g.build([x], [z])
+
+
 def pool(seed, op, hw=(9, 8), c=5, f=(3, 3), stride=(2, 2), padding="SAME", act="NONE"):
     g = GraphBuilder(seed)
     x = g.act([1, *hw, c])
@@ -284,6 +299,11 @@ CASES = {
     "conv_list_90_s2_dilated": lambda: conv(68, hw=(11, 10), cin=5, cout=4, stride=(2, 1), dil=(1, 2), sparsity=0.9),
     "conv_list_residual": lambda: residual(69, c=8, sparsity=0.85),
     "conv_list_empty_channel": lambda: conv(75, hw=(5, 6), cin=4, cout=3, k=(1, 1), padding="VALID", sparsity=0.99),
+    # a residual that is also the convolution's input, 1x1 stride 1 with an odd channel count, as a
+    # non-zero list (four pixels written per channel: its window lag alone is too small); a
+    # RESHAPE'd residual computed after the convolution (nothing folded)
+    "residual_from_input_1x1_list": lambda: residual(77, hw=(5, 6), c=15, k=(1, 1), from_input=True, sparsity=0.8),
+    "residual_reshaped_after": lambda: residual_reshaped_after(78),
     # a window of 576 taps: the second pixel's extended inputs lie beyond LDRD's offset range
     "conv_3x3_c64_far_second_pixel": lambda: conv(76, hw=(4, 5), cin=64, cout=4, act="RELU"),
 }
@@ -352,6 +372,13 @@ def test_auto_sparse_storage_is_never_the_slower_one():
         assert encodings(conv(71, cin=16, cout=8, sparsity=0.6), board) == []
         assert encodings(fully_connected(72, k=256, n=32, sparsity=0.75), board) == []
         assert encodings(fully_connected(73, k=256, n=32, sparsity=0.96), board) == ["bitmap"]
+    # "size" takes the smaller encoding: the bitmap at 75 % zeros, the list at 99 %
+    conv99 = conv(76, hw=(5, 5), cin=64, cout=64, sparsity=0.99)
+    assert [layer["encoding"] for layer in model_library(conv99, options={"sparse": "size"}).summary["sparse_layers"]] \
+        == ["non-zero list"]
+    conv75 = conv(70, cin=16, cout=8, sparsity=0.75)
+    assert [layer["encoding"] for layer in model_library(conv75, options={"sparse": "size"}).summary["sparse_layers"]] \
+        == ["bitmap"]
     fc91 = fully_connected(74, k=512, n=32, sparsity=0.915)
     assert (encodings(fc91, "qemu-m0"), encodings(fc91, "qemu-m4")) == (["bitmap"], [])
     with pytest.raises(TinyoptError, match="not one of auto, size, off"):
@@ -370,7 +397,8 @@ def test_operator_bit_exact_without_bias_folding(name, tmp_path, monkeypatch):
 def test_residual_adds_are_folded_into_their_convolution():
     """Each residual case runs as one CONV_2D+ADD step, so the byte-exact checks above check the fused code."""
     from tinyopt.codegen.aot import memory_plan
-    for name in (n for n in CASES if n.startswith("residual_")):
+    assert not any(s.startswith("CONV_2D+ADD") for s in memory_plan(CASES["residual_reshaped_after"]())["steps"])
+    for name in (n for n in CASES if n.startswith("residual_") and n != "residual_reshaped_after"):
         steps = memory_plan(CASES[name]())["steps"]
         assert not any(s.startswith("ADD") for s in steps) and any(s.startswith("CONV_2D+ADD") for s in steps), \
             (name, steps)

@@ -62,7 +62,8 @@ def _check_overlaps(sizes, steps, inputs, outputs, offsets, offers):
                 continue
             o = allowed.get((a.key, b.key)) or allowed.get((b.key, a.key))
             assert o is not None, (a, b, a0, b0)
-            assert offsets[o.target] <= offsets[o.source] - o.lag, (o, offsets[o.target], offsets[o.source])
+            gap = offsets[o.source] - offsets[o.target]
+            assert gap >= o.lag or (o.exact and gap == 0), (o, offsets[o.target], offsets[o.source])
             assert ranges[o.source].last == o.step == ranges[o.target].first
 
 
@@ -78,7 +79,8 @@ def test_random_schedules_with_in_place_offers_keep_the_rules():
             steps.append((ins, [i + 1]))
             for src in ins:
                 if rng.random() < 0.8:
-                    offers.append(planner.Overlap(i, src, i + 1, int(rng.integers(-200, 2 * sizes[src]))))
+                    offers.append(planner.Overlap(i, src, i + 1, int(rng.integers(-200, 2 * sizes[src])),
+                                                  exact=bool(rng.random() < 0.3)))
         plain, plain_total = planner.plan(sizes, steps, [0], [n], {})
         offsets, total, taken = planner.plan_with_overlaps(sizes, steps, [0], [n], {}, offers)
         assert total <= plain_total, trial
@@ -89,6 +91,19 @@ def test_random_schedules_with_in_place_offers_keep_the_rules():
         _check_overlaps(sizes, steps, [0], [n], offsets, offers)
         assert {(o.source, o.target) for o in taken} <= {(o.source, o.target) for o in offers}
     assert shrank > 100, shrank
+
+
+def test_an_exact_offer_shares_bytes_exactly_or_keeps_its_lag():
+    """A residual folded into a convolution (fusion.py): its output may lie exactly over the residual
+    or at least the lag below it, never in between (the kernels write several pixels together)."""
+    sizes = {0: 512, 1: 512, 2: 512, 3: 512}
+    steps = [([0], [1]), ([1, 0], [2]), ([2], [3])]      # 2 = conv(1) + residual 0
+    offers = [planner.Overlap(1, 0, 2, 64, exact=True)]
+    offsets, total, taken = planner.plan_with_overlaps(sizes, steps, [0], [3], {}, offers)
+    assert taken and offsets[2] == offsets[0] and total == 1024
+    # exact=False: the same offer needs the full lag
+    offsets, total, _ = planner.plan_with_overlaps(sizes, steps, [0], [3], {}, [planner.Overlap(1, 0, 2, 64)])
+    assert offsets[0] - offsets[2] >= 64 or offsets[2] >= offsets[0] + 512 or offsets[0] >= offsets[2] + 512
 
 
 def test_an_offer_whose_source_lives_on_is_not_taken():

@@ -34,7 +34,7 @@ def _plan(model: TfliteModel, low) -> tuple[dict, int, dict]:
     from tinyopt.analysis.live_ranges import live_ranges
     sizes = {**low.act_tensors, **low.scratch}
     steps_io = [(s.inputs, s.outputs + ([s.scratch] if s.scratch is not None else [])) for s in low.steps]
-    offers = [planner.Overlap(i, src, t, lag) for i, s in enumerate(low.steps)
+    offers = [planner.Overlap(i, src, t, lag, src in s.exact_overlap) for i, s in enumerate(low.steps)
               for src, lag in s.overlap.items() for t in s.outputs]
     offsets, total, taken = planner.plan_with_overlaps(sizes, steps_io, model.inputs, model.outputs,
                                                        low.aliases, offers)

@@ -13,6 +13,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from tinyopt.analysis.live_ranges import root_of
+
+from . import streaming
+
 if TYPE_CHECKING:
     from .lowering import Lowered
 
@@ -41,7 +45,8 @@ def fuse_residual_adds(low: Lowered, graph_outputs) -> None:
             i = producer.get(y)
             if i is None or i in folded_into or low.steps[i].kind != FUSED_KIND or "res" in low.steps[i].params:
                 continue
-            if readers[y] != [j] or y in outputs or y in aliased or producer.get(x, -1) >= i:
+            # the residual (through any RESHAPE alias) must have been computed when the conv runs
+            if readers[y] != [j] or y in outputs or y in aliased or producer.get(root_of(x, low.aliases), -1) >= i:
                 continue
             if low.act_tensors.get(y) != low.act_tensors.get(add.outputs[0]):
                 continue
@@ -62,9 +67,18 @@ def _fold(low: Lowered, i: int, j: int, y: int, x: int, side: int) -> None:
                 "out_zp": q["out_zp"], "lo": q["lo"], "hi": q["hi"]}
     p["y"] = {"tensor": z}
     conv.outputs = [z]
-    conv.inputs = conv.inputs + [x] if x not in conv.inputs else conv.inputs
-    # Z[k] is written right after X[k] is read: Z may start anywhere at or below X
-    conv.overlap[x] = max(conv.overlap.get(x, 0), 0)
+    # Z[k] is written right after X[k] is read, but the kernels write several pixels' channel c
+    # together (the DSP paths two, the non-zero list kernel four): Z may lie exactly over X, or at
+    # least that many pixels less one below it. When X is also the convolution's input, its
+    # window lag applies too, and Z cannot lie exactly over it.
+    pixels = 4 if p.get("nzlist") else (2 if p.get("dsp") else 1)
+    lag = streaming.residual_lag(p["O"], pixels)
+    if x in conv.inputs:
+        conv.overlap[x] = max(conv.overlap.get(x, 0), lag)
+    else:
+        conv.inputs = conv.inputs + [x]
+        conv.overlap[x] = lag
+        conv.exact_overlap.add(x)
     conv.opcode = f"{conv.opcode}+ADD"
     conv.fused_ops = conv.fused_ops + (add.op_index,)
     low.act_tensors.pop(y, None)

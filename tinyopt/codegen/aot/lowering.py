@@ -41,6 +41,7 @@ class Step:
     overlap: dict = field(default_factory=dict)   # input tensor -> lag (streaming.py): output may overlap it
     scratch: int | None = None    # key of the step's scratch buffer in Lowered.scratch (planned like a tensor)
     fused_ops: tuple = ()         # operators folded into this step (fusion.py), by index
+    exact_overlap: set = field(default_factory=set)   # inputs the output may also share exactly (planner.Overlap)
 
 
 @dataclass
@@ -215,7 +216,8 @@ class Lowerer:
         the folded bias), non-zero list (p["nzlist"]) storage, by sparse.thresholds for this core,
         mode and KERNEL ("conv", "fc"). w3: [channels, taps, inputs]."""
         bitmap_from, list_from = sparse.thresholds(self.sparse_mode, self.dsp, kernel)
-        enc = sparse.choose(w3, need_starts, bitmap_from, list_from if listed else None)
+        enc = sparse.choose(w3, need_starts, bitmap_from, list_from if listed else None,
+                            smallest=self.sparse_mode == "size")
         self.out.dense_weight_bytes += w3.size
         p["sparse"] = p["nzlist"] = False
         if enc is None:

@@ -26,11 +26,14 @@ MAX_BUFFER = (1 << 31) - 1   # offsets are emitted as C int constants
 
 @dataclass(frozen=True)
 class Overlap:
-    """At step `step`, output `target` may start `lag` bytes before input `source` (overlapping it)."""
+    """At step `step`, output `target` may start `lag` bytes before input `source` (overlapping it);
+    with `exact`, also exactly at it (a kernel that reads each element just before writing the
+    same element, in an order that breaks for smaller gaps: a residual operand)."""
     step: int
     source: int
     target: int
     lag: int
+    exact: bool = False
 
 
 def _align(n: int) -> int:
@@ -104,7 +107,7 @@ def _usable(overlaps: list[Overlap], ranges: dict[int, LiveRange], aliases) -> l
             continue
         if ranges[s].last != o.step or ranges[t].first != o.step:
             continue
-        out.append(Overlap(o.step, s, t, -(-o.lag // ALIGN) * ALIGN))   # rounded up: a larger lag is safe
+        out.append(Overlap(o.step, s, t, -(-o.lag // ALIGN) * ALIGN, o.exact))   # rounded up: a larger lag is safe
     return out
 
 
@@ -142,8 +145,11 @@ def _place(ranges: dict[int, LiveRange], offers: list[Overlap], order) -> tuple[
     """Each buffer at the lowest offset where it overlaps no buffer live at the same time, except
     an offered partner on the permitted side (target at least `lag` bytes below its source)."""
     lags: dict[tuple[int, int], int] = {}
+    exact: set[tuple[int, int]] = set()
     for o in offers:
         lags[(o.source, o.target)] = max(lags.get((o.source, o.target), o.lag), o.lag)
+        if o.exact:
+            exact.add((o.source, o.target))
     offset_of: dict[int, int] = {}
     placed: list[LiveRange] = []
     total = 0
@@ -155,7 +161,9 @@ def _place(ranges: dict[int, LiveRange], offers: list[Overlap], order) -> tuple[
                 candidates.add(offset_of[p.key] - lags[(p.key, b.key)])
             if (b.key, p.key) in lags:
                 candidates.add(offset_of[p.key] + lags[(b.key, p.key)])
-        offset = next(c for c in sorted(candidates) if c >= 0 and _fits(b, c, live, offset_of, lags))
+            if (p.key, b.key) in exact or (b.key, p.key) in exact:
+                candidates.add(offset_of[p.key])
+        offset = next(c for c in sorted(candidates) if c >= 0 and _fits(b, c, live, offset_of, lags, exact))
         offset_of[b.key] = offset
         placed.append(b)
         total = max(total, offset + b.size)
@@ -165,14 +173,15 @@ def _place(ranges: dict[int, LiveRange], offers: list[Overlap], order) -> tuple[
     return offset_of, total
 
 
-def _fits(b: LiveRange, at: int, live: list[LiveRange], offset_of: dict[int, int], lags: dict) -> bool:
+def _fits(b: LiveRange, at: int, live: list[LiveRange], offset_of: dict[int, int], lags: dict,
+          exact: set) -> bool:
     for p in live:
         pat = offset_of[p.key]
         if not _overlap(at, b.size, pat, p.size):
             continue
-        if (p.key, b.key) in lags and at <= pat - lags[(p.key, b.key)]:
+        if (p.key, b.key) in lags and (at <= pat - lags[(p.key, b.key)] or ((p.key, b.key) in exact and at == pat)):
             continue
-        if (b.key, p.key) in lags and pat <= at - lags[(b.key, p.key)]:
+        if (b.key, p.key) in lags and (pat <= at - lags[(b.key, p.key)] or ((b.key, p.key) in exact and at == pat)):
             continue
         return False
     return True

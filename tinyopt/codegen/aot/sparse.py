@@ -80,7 +80,8 @@ def encode_list(weights: np.ndarray) -> NonzeroList | None:
 # "auto": as small as possible without being slower than dense: convolutions as non-zero lists from
 # LIST_MIN_ZEROS, fully connected layers as bitmaps from FC_BITMAP_MIN_ZEROS (higher on cores with
 # the DSP extension, whose dense kernel is faster), dense otherwise. "size": the smallest form
-# (bitmap) wherever at least MIN_SPARSITY of the weights are zero and it is smaller. "off": dense.
+# (the bitmap, or at very high sparsity the list) wherever at least MIN_SPARSITY of the weights are
+# zero and it is smaller than dense. "off": dense.
 MODES = ("auto", "size", "off")
 MIN_SPARSITY = 0.5
 LIST_MIN_ZEROS = 0.72
@@ -93,24 +94,25 @@ def thresholds(mode: str, dsp: bool, kernel: str) -> tuple[float | None, float |
     if mode == "off":
         return None, None
     if mode == "size":
-        return MIN_SPARSITY, None
+        return MIN_SPARSITY, MIN_SPARSITY
     return (None, LIST_MIN_ZEROS) if kernel == "conv" else (FC_BITMAP_MIN_ZEROS[dsp], None)
 
 
 def choose(weights: np.ndarray, need_starts: bool, min_sparsity: float | None = MIN_SPARSITY,
-           listed: float | None = None) -> SparseWeights | NonzeroList | None:
+           listed: float | None = None, smallest: bool = False) -> SparseWeights | NonzeroList | None:
     """The storage of a pruned layer (thresholds() gives the fractions of zeros): the non-zero list
-    from `listed` zeros when it is smaller than dense; else the bitmap from `min_sparsity` zeros when
-    it is smaller than dense; else None (dense)."""
+    from `listed` zeros, else the bitmap from `min_sparsity` zeros, each only when smaller than
+    dense; with `smallest`, whichever of the two is smaller; None: dense."""
     w = np.asarray(weights)
     if w.size == 0:
         return None
     zeros = 1.0 - np.count_nonzero(w) / w.size
+    found = []
     if listed is not None and zeros >= listed:
-        enc = encode_list(w)
-        if enc is not None and enc.nbytes < enc.dense_bytes:
-            return enc
-    if min_sparsity is None or zeros < min_sparsity:
+        found.append(encode_list(w))
+    if min_sparsity is not None and zeros >= min_sparsity and (smallest or not found or found[0] is None):
+        found.append(encode(w, need_starts))
+    found = [e for e in found if e is not None and e.nbytes < e.dense_bytes]
+    if not found:
         return None
-    enc = encode(w, need_starts)
-    return enc if enc.nbytes < enc.dense_bytes else None
+    return min(found, key=lambda e: e.nbytes) if smallest else found[0]

@@ -45,3 +45,11 @@ def window_lag(B: int, H: int, W: int, C: int, OH: int, OW: int, O: int, SH: int
 def flat_lag() -> int:
     """Lag of an elementwise kernel that reads element i of its inputs before it writes element i."""
     return 0
+
+
+def residual_lag(O: int, pixels: int) -> int:
+    """Gap a convolution's output needs below a residual operand it reads element by element
+    (fusion.py), when the kernel writes `pixels` output pixels channel by channel together: the
+    write of pixel q + pixels - 1's channel c must not reach pixel q's channels above c, still to
+    be read. A gap of 0 (the output exactly over the operand) is safe as well: planner.Overlap.exact."""
+    return _align_up((pixels - 1) * O)
