@@ -149,7 +149,10 @@ def qemu_firmware(path: Path, work: Path, board: str = "qemu-m4", backend: str =
             f.write(f"custom_tflm_kernels = {kernels}\ncustom_cmsis_nn_dir = ${{sysenv.TINYOPT_CMSIS_NN_DIR}}\n")
     build = subprocess.run(nice([pio, "run", "-d", str(proj), "-j", "2"]), capture_output=True, text=True)
     if build.returncode != 0:
-        print(f"note: {board} {backend}/{kernels} build failed:\n{build.stdout[-3000:]}", file=sys.stderr)
+        # the compiler's and linker's complaints, not the list of files compiled before them
+        log = (build.stdout + build.stderr).splitlines()
+        errors = [line for line in log if "error" in line.lower() or "overflow" in line] or log[-20:]
+        print(f"note: {board} {backend}/{kernels} build failed:\n" + "\n".join(errors[:12]), file=sys.stderr)
         return None
     out = {"instructions": None}
     for key in ("RAM", "Flash"):

@@ -102,6 +102,14 @@ def _project_backend():
         return None
 
 
+# Cores with the Helium (MVE) extension. For them arm-none-eabi-gcc 12.2 (Debian bookworm) turns
+# some float conversions in TFLM's kernels (resize_nearest_neighbor.cc) into conditional
+# `vcvtne.f32.s32` inside an IT block, which its assembler rejects as a malformed MVE
+# instruction; the late if-conversion pass is what makes them conditional, so TFLM is compiled
+# without it there (MVE itself stays on: CMSIS-NN's Helium kernels are what an M55 runs).
+MVE_CPUS = ("cortex-m55", "cortex-m85")
+
+
 def _fail(message):
     sys.stderr.write("Error: %s\n" % message)
     env.Exit(1)
@@ -119,6 +127,8 @@ if _project_backend() == "tflm" and not env.GetOption("clean"):
     env.Append(CPPPATH=[os.path.join(tflm_dir, d) if d else tflm_dir for d in TFLM_INCLUDES])
     tflm_env = env.Clone()
     tflm_env.Replace(CCFLAGS=MACHINE_FLAGS + ["-O2", "-ffunction-sections", "-fdata-sections", "-w"])
+    if board.get("build.cpu", "") in MVE_CPUS:
+        tflm_env.Append(CCFLAGS=["-fno-if-conversion2"])
     tflm_env.Append(CPPDEFINES=["NDEBUG", "TF_LITE_STATIC_MEMORY"])
     glue = os.path.join(tflm_dir, "tensorflow", "lite", "micro", "kernels", "cmsis_nn")
     # a tflite-micro tree (it has the vendors' kernel folders): its Makefile's sources
