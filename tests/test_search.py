@@ -175,8 +175,14 @@ def postgres_url():
             user = pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root and there is no postgres user to run the server as")
+        # runuser lives in /usr/sbin, which a minimal PATH (cron, env -i) leaves out
+        runuser = shutil.which("runuser") or next((p for p in ("/usr/sbin/runuser", "/sbin/runuser")
+                                                   if os.access(p, os.X_OK)), None)
+        if runuser is None:
+            shutil.rmtree(folder, ignore_errors=True)
+            pytest.skip("running as root and runuser (util-linux) is not found to start the server as postgres")
         os.chown(folder, user.pw_uid, user.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
+        prefix = [runuser, "-u", "postgres", "--"]
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
