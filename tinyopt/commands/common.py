@@ -21,8 +21,10 @@ def sparse_option(f):
     # the choices are sparse.MODES, written out so that --help does not import the code generator
     return click.option("--sparse", type=click.Choice(["auto", "size", "off"]), default="auto", show_default=True,
                         help="aot backend: how pruned layers are stored. auto: sparse (zeros skipped) where that is "
-                             "smaller and not slower than dense - on cores with the DSP extension (M4/M7/M33/M55) "
-                             "from 90 % zeros, elsewhere from 50 %; size: sparse wherever smaller; off: dense.")(f)
+                             "smaller and not slower than dense - convolutions as non-zero lists from 72 % zeros, "
+                             "fully connected layers as bitmaps from 93 % (cores with the DSP extension: "
+                             "M4/M7/M33/M55) or 90 % (others); size: the smallest form wherever at least half the "
+                             "weights are zero; off: dense.")(f)
 
 
 def emit_json(data) -> None:
